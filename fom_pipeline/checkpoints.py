@@ -1,0 +1,244 @@
+"""Reading FOMM checkpoints safely: original ``.pth.tar``, PaddleGAN ``.pdparams`` and our
+``.safetensors``; mapping names; building networks that fit; converting between formats.
+
+Nothing here executes code from a file: torch files load with ``weights_only=True`` and
+``.pdparams`` pickles go through an unpickler that admits numpy arrays and plain containers only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import infer_config
+from .errors import CheckpointError
+from .networks import KPDetector, OcclusionAwareGenerator
+
+FORMAT_TAG = "fom_pipeline/1"
+
+# (module, name) pairs a PaddleGAN .pdparams pickle may name; anything else is refused.
+PDPARAMS_GLOBALS = {
+    ("collections", "OrderedDict"),
+    ("builtins", "tuple"),
+    ("builtins", "list"),
+    ("builtins", "dict"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+}
+PADDLE_NAME_MAP = {"_mean": "running_mean", "_variance": "running_var"}
+IGNORED_PADDLE_KEYS = {"StructuredToParameterName@@"}
+
+
+@dataclass
+class Checkpoint:
+    """The two networks' weights plus what the file says about them."""
+
+    generator: dict
+    kp_detector: dict
+    origin: str = "fomm"  # "fomm" or "paddlegan": whose inference semantics the weights expect
+    config: dict | None = None
+    meta: dict = field(default_factory=dict)
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in PDPARAMS_GLOBALS:
+            raise CheckpointError(
+                f"refusing to load: the pickle asks for '{module}.{name}', which a PaddleGAN checkpoint never "
+                "contains (only numpy arrays and plain containers are allowed); the file may be malicious"
+            )
+        import importlib
+
+        return getattr(importlib.import_module(module), name)
+
+
+def _read_pdparams(path: Path) -> Checkpoint:
+    try:
+        with open(path, "rb") as f:
+            data = _RestrictedUnpickler(f).load()
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a readable PaddleGAN .pdparams file ({exc})") from None
+    if not isinstance(data, dict) or "generator" not in data or "kp_detector" not in data:
+        raise CheckpointError(f"{path}: a .pdparams checkpoint must hold 'generator' and 'kp_detector' entries")
+
+    def tensors(section) -> dict:
+        out = {}
+        for key, value in section.items():
+            if key in IGNORED_PADDLE_KEYS:
+                continue
+            if isinstance(value, tuple):  # (paddle tensor name, array)
+                value = value[1]
+            if not isinstance(value, np.ndarray):
+                raise CheckpointError(f"{path}: entry '{key}' is not an array")
+            prefix, _, last = key.rpartition(".")
+            name = f"{prefix}.{PADDLE_NAME_MAP.get(last, last)}" if prefix else key
+            out[name] = torch.from_numpy(np.ascontiguousarray(value))
+        return out
+
+    return Checkpoint(tensors(data["generator"]), tensors(data["kp_detector"]), origin="paddlegan")
+
+
+def _read_torch(path: Path) -> Checkpoint:
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        raise CheckpointError(
+            f"{path}: refusing to load: the file needs code execution to unpickle ({first}); "
+            "only plain tensor checkpoints are accepted"
+        ) from None
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({exc})") from None
+    if not isinstance(data, dict) or "generator" not in data or "kp_detector" not in data:
+        raise CheckpointError(f"{path}: a FOMM checkpoint must hold 'generator' and 'kp_detector' state dicts")
+
+    def clean(sd) -> dict:
+        return {k.removeprefix("module."): v for k, v in sd.items() if isinstance(v, torch.Tensor)}
+
+    return Checkpoint(clean(data["generator"]), clean(data["kp_detector"]), origin="fomm")
+
+
+def _read_safetensors(path: Path) -> Checkpoint:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a readable .safetensors file ({exc})") from None
+    gen = {k[len("generator."):]: v for k, v in tensors.items() if k.startswith("generator.")}
+    kp = {k[len("kp_detector."):]: v for k, v in tensors.items() if k.startswith("kp_detector.")}
+    if not gen or not kp:
+        raise CheckpointError(
+            f"{path}: this .safetensors holds no 'generator.*' and 'kp_detector.*' weights; "
+            "make one with `python -m fom_pipeline convert IN OUT.safetensors`"
+        )
+    config = json.loads(meta["config"]) if "config" in meta else None
+    return Checkpoint(gen, kp, origin=meta.get("origin", "fomm"), config=config, meta=dict(meta))
+
+
+def _sniff(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".safetensors"):
+        return "safetensors"
+    if name.endswith(".pdparams"):
+        return "pdparams"
+    if name.endswith((".pth.tar", ".pth", ".pt", ".tar", ".ckpt")):
+        return "torch"
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[:2] == b"PK":
+        return "torch"
+    raise CheckpointError(
+        f"{path}: unknown checkpoint format; use a .pth.tar (original FOMM), .pdparams (PaddleGAN) "
+        "or .safetensors file"
+    )
+
+
+def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read weights from any supported file; raises CheckpointError with a one-line reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"checkpoint not found: {path} (put the file there or pick another; weights go in the models/fom folder)"
+        )
+    kind = _sniff(path)
+    reader = {"safetensors": _read_safetensors, "pdparams": _read_pdparams, "torch": _read_torch}[kind]
+    ckpt = reader(path)
+    if ckpt.config is None:
+        try:
+            ckpt.config = infer_config(ckpt.generator, ckpt.kp_detector)
+        except (KeyError, ValueError, IndexError) as exc:
+            raise CheckpointError(f"{path}: the weights do not look like a FOMM model (cannot infer config: {exc})") from None
+    return ckpt
+
+
+def build_networks(config: dict) -> tuple[OcclusionAwareGenerator, KPDetector]:
+    common = config["common_params"]
+    generator = OcclusionAwareGenerator(**config["generator_params"], **common)
+    kp_detector = KPDetector(**config["kp_detector_params"], **common)
+    return generator.eval(), kp_detector.eval()
+
+
+def _fill_batch_counters(module: torch.nn.Module, sd: dict) -> dict:
+    """PaddleGAN has no ``num_batches_tracked``; add the zero PyTorch would start from."""
+    sd = dict(sd)
+    for key, value in module.state_dict().items():
+        if key.endswith("num_batches_tracked") and key not in sd:
+            sd[key] = torch.zeros_like(value)
+    return sd
+
+
+def load_into(module: torch.nn.Module, sd: dict, label: str, path) -> None:
+    """Strict load that reports every missing, unexpected and wrong-shape key at once."""
+    sd = _fill_batch_counters(module, sd)
+    own = module.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    wrong = [f"{k} {tuple(sd[k].shape)} != {tuple(v.shape)}" for k, v in own.items() if k in sd and sd[k].shape != v.shape]
+    if missing or unexpected or wrong:
+        parts = []
+        for title, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+            if items:
+                shown = ", ".join(items[:6]) + (f" (+{len(items) - 6} more)" if len(items) > 6 else "")
+                parts.append(f"{title}: {shown}")
+        raise CheckpointError(f"{path}: {label} weights do not fit the network: " + "; ".join(parts))
+    module.load_state_dict({k: v.to(own[k].dtype) for k, v in sd.items()}, strict=True)
+
+
+def networks_from_checkpoint(ckpt: Checkpoint, path="checkpoint") -> tuple[OcclusionAwareGenerator, KPDetector]:
+    """Build networks for the checkpoint's config and load its weights (all or nothing)."""
+    try:
+        generator, kp_detector = build_networks(ckpt.config)
+    except (TypeError, KeyError) as exc:
+        raise CheckpointError(f"{path}: the stored model config is invalid ({exc})") from None
+    load_into(generator, ckpt.generator, "generator", path)
+    load_into(kp_detector, ckpt.kp_detector, "kp_detector", path)
+    return generator, kp_detector
+
+
+def save_safetensors(path, generator: dict, kp_detector: dict, config: dict, origin: str, image_size: int) -> None:
+    """Our layout: ``generator.*`` and ``kp_detector.*`` tensors; config and origin in the metadata."""
+    from safetensors.torch import save_file
+
+    tensors = {f"generator.{k}": v.detach().float().contiguous() if v.is_floating_point() else v.contiguous()
+               for k, v in generator.items()}
+    tensors.update({f"kp_detector.{k}": v.detach().float().contiguous() if v.is_floating_point() else v.contiguous()
+                    for k, v in kp_detector.items()})
+    meta = {"format": FORMAT_TAG, "config": json.dumps(config), "origin": origin, "image_size": str(image_size)}
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+
+
+def guess_image_size(path, ckpt: Checkpoint) -> int:
+    """The crop size the weights were trained for: stored, else a '512' in the file name, else 256."""
+    if "image_size" in ckpt.meta:
+        return int(ckpt.meta["image_size"])
+    return 512 if "512" in Path(path).name else 256
+
+
+def convert(src, dst) -> Path:
+    """Convert any supported checkpoint to our .safetensors layout (config and origin kept)."""
+    dst = Path(dst)
+    if dst.suffix != ".safetensors":
+        raise CheckpointError(f"convert writes .safetensors files; name the output like {dst.with_suffix('.safetensors')}")
+    ckpt = read_checkpoint(src)
+    generator, kp_detector = networks_from_checkpoint(ckpt, src)  # proves the weights fit before writing
+    save_safetensors(dst, generator.state_dict(), kp_detector.state_dict(), ckpt.config, ckpt.origin,
+                     guess_image_size(src, ckpt))
+    return dst

@@ -1,0 +1,204 @@
+"""FOMModel: keypoints and animation on top of the networks, batched and cached.
+
+What depends on the source alone (its keypoints, encoder features and dense-motion inputs) is
+computed once per source; driving keypoints are computed once per video and can drive any number
+of sources. Networks may run in bf16/fp16; keypoint math, softmaxes and warp grids stay float32.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import cv2
+import numpy as np
+import torch
+
+from .checkpoints import Checkpoint, guess_image_size, networks_from_checkpoint, read_checkpoint, save_safetensors
+from .errors import InputError
+from .keypoints import Keypoints, find_best_frame, normalize_keypoints
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+WARP_BORDERS = ("auto", "paddlegan", "plain")
+Progress = Callable[[int, int], None]
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """"auto" picks cuda, then mps, then cpu; anything unknown or unavailable is a clear error."""
+    name = str(device).lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"unknown device '{device}'; use auto, cpu, cuda, cuda:N or mps") from None
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"unknown device '{device}'; use auto, cpu, cuda, cuda:N or mps")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device '{device}' asked for, but no CUDA GPU is available; use --device cpu")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InputError(f"device '{device}' asked for, but Apple MPS is not available; use --device cpu")
+    return dev
+
+
+def _low_precision_parts(generator, kp_detector) -> list[torch.nn.Module]:
+    """The convolution stacks that may run in bf16/fp16 (anti-alias buffers and heads' math stay fp32)."""
+    dm = generator.dense_motion_network
+    parts = [generator.first, generator.down_blocks, generator.up_blocks, generator.bottleneck, generator.final,
+             dm.hourglass, dm.mask, kp_detector.predictor, kp_detector.kp]
+    parts += [m for m in (dm.occlusion, kp_detector.jacobian) if m is not None]
+    return parts
+
+
+def to_image_batch(images, name: str = "images") -> np.ndarray | torch.Tensor:
+    """Check a ComfyUI-style image batch: float [B, H, W, 3] (or one [H, W, 3]) in [0, 1]."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(images)
+    if not isinstance(images, torch.Tensor):
+        raise InputError(f"{name} must be an image array [B,H,W,3], got {type(images).__name__}")
+    if images.dim() == 3:
+        images = images.unsqueeze(0)
+    if images.dim() != 4 or images.shape[-1] != 3:
+        raise InputError(f"{name} must be RGB images shaped [B,H,W,3]; got shape {tuple(images.shape)}")
+    if images.shape[0] == 0:
+        raise InputError(f"{name} is empty (0 frames)")
+    if images.shape[1] < 32 or images.shape[2] < 32:
+        raise InputError(f"{name} are {images.shape[2]}x{images.shape[1]} pixels; FOMM needs at least 32x32")
+    if not images.is_floating_point():
+        images = images.float() / 255.0
+    return images.float()
+
+
+class FOMModel:
+    """A loaded First Order Motion Model ready to extract keypoints and animate sources."""
+
+    def __init__(self, generator, kp_detector, config: dict, origin: str = "fomm", image_size: int = 256,
+                 device="cpu", precision: str = "fp32", warp_border: str = "auto"):
+        if precision not in PRECISIONS:
+            raise InputError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
+        if warp_border not in WARP_BORDERS:
+            raise InputError(f"unknown warp_border '{warp_border}'; use one of {', '.join(WARP_BORDERS)}")
+        self.device = resolve_device(device)
+        if precision == "fp16" and self.device.type == "cpu":
+            raise InputError("fp16 needs a GPU (cuda or mps); on the CPU use fp32 or bf16")
+        self.config = config
+        self.origin = origin
+        self.image_size = int(image_size)
+        self.precision = precision
+        self.dtype = PRECISIONS[precision]
+        self.is_mobile = bool(config["generator_params"].get("mobile_net"))
+        self.warp_border = ("paddlegan" if origin == "paddlegan" else "plain") if warp_border == "auto" else warp_border
+        self.generator = generator.to(self.device).eval()
+        self.kp_detector = kp_detector.to(self.device).eval()
+        for part in _low_precision_parts(self.generator, self.kp_detector):
+            part.to(self.dtype)
+        self.generator.set_warp_border(self.warp_border)
+
+    # -- inputs ----------------------------------------------------------------------------------------
+    def _to_network(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, H, W, 3] in [0, 1] -> [B, 3, S, S] float32 on the device, resized to the model size."""
+        s = self.image_size
+        if images.shape[1:3] != (s, s):
+            arr = images.cpu().numpy()
+            interp = cv2.INTER_AREA if arr.shape[1] > s else cv2.INTER_LINEAR
+            images = torch.from_numpy(np.stack([cv2.resize(a, (s, s), interpolation=interp) for a in arr]))
+        return images.to(self.device, torch.float32).permute(0, 3, 1, 2).contiguous()
+
+    def _kp(self, x: torch.Tensor) -> Keypoints:
+        out = self.kp_detector(x)
+        return Keypoints(out["value"], out.get("jacobian"))
+
+    # -- public API ------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def extract_keypoints(self, images, batch_size: int = 32, progress: Progress | None = None) -> Keypoints:
+        """Keypoints of every image: float [B, H, W, 3] in [0, 1] -> Keypoints on the CPU."""
+        images = to_image_batch(images)
+        parts, total = [], images.shape[0]
+        for start in range(0, total, max(1, int(batch_size))):
+            chunk = images[start : start + batch_size]
+            parts.append(self._kp(self._to_network(chunk)).to("cpu"))
+            if progress is not None:
+                progress(min(start + batch_size, total), total)
+        return Keypoints.cat(parts)
+
+    def animate(self, source, driving_keypoints: Keypoints, relative: bool = True, adapt_scale: bool = True,
+                relative_jacobian: bool | None = None, reference_frame: int | str = 0, batch_size: int = 8,
+                progress: Progress | None = None) -> torch.Tensor:
+        """All driven frames of one source: float32 [T, S, S, 3] in [0, 1]."""
+        return torch.cat(list(self.animate_batches(source, driving_keypoints, relative, adapt_scale,
+                                                   relative_jacobian, reference_frame, batch_size, progress)))
+
+    def animate_batches(self, source, driving_keypoints: Keypoints, relative: bool = True, adapt_scale: bool = True,
+                        relative_jacobian: bool | None = None, reference_frame: int | str = 0, batch_size: int = 8,
+                        progress: Progress | None = None) -> Iterator[torch.Tensor]:
+        """The same frames as :meth:`animate`, yielded batch by batch so long videos stay in bounded memory.
+
+        Each frame is driven relative to ``reference_frame`` (the reference's best-frame mode runs
+        forward and backward from that frame; since frames are independent this is the same).
+        """
+        source = to_image_batch(source, "source image")
+        if source.shape[0] != 1:
+            raise InputError(f"animate takes one source image at a time; got {source.shape[0]}")
+        total = len(driving_keypoints)
+        if total == 0:
+            raise InputError("the driving video has no frames (0 keypoint sets)")
+        batch_size = max(1, int(batch_size))
+        with torch.inference_mode():
+            x = self._to_network(source)
+            kp_source = self._kp(x)
+            initial_index = self._reference_index(reference_frame, kp_source, driving_keypoints)
+            driving = driving_keypoints.to(self.device)
+            initial = driving[initial_index]
+            prepared = self.generator.prepare_source(x, kp_source.as_dict(), self.dtype)
+        for start in range(0, total, batch_size):
+            with torch.inference_mode():
+                kp = normalize_keypoints(kp_source, driving[start : start + batch_size], initial,
+                                         relative, relative_jacobian, adapt_scale)
+                frames = self.generator.generate(prepared, kp.as_dict())["prediction"]
+                frames = frames.permute(0, 2, 3, 1).float().cpu()
+            if progress is not None:
+                progress(min(start + batch_size, total), total)
+            yield frames
+
+    def _reference_index(self, reference_frame, kp_source: Keypoints, driving: Keypoints) -> int:
+        if isinstance(reference_frame, str):
+            if reference_frame == "best":
+                return find_best_frame(kp_source, driving)
+            if reference_frame in ("first", "0"):
+                return 0
+            raise InputError(f"reference_frame must be an index, 'first' or 'best'; got '{reference_frame}'")
+        index = int(reference_frame)
+        if not 0 <= index < len(driving):
+            raise InputError(f"reference frame {index} is outside the driving video (frames 0..{len(driving) - 1})")
+        return index
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write our .safetensors layout (float32 weights, config, origin and image size in the metadata)."""
+        gen = {k: v.float() if v.is_floating_point() else v for k, v in self.generator.state_dict().items()}
+        kp = {k: v.float() if v.is_floating_point() else v for k, v in self.kp_detector.state_dict().items()}
+        save_safetensors(path, gen, kp, self.config, self.origin, self.image_size)
+
+
+def model_from_checkpoint(ckpt: Checkpoint, path, device="cpu", precision="fp32", warp_border="auto") -> FOMModel:
+    generator, kp_detector = networks_from_checkpoint(ckpt, path)
+    return FOMModel(generator, kp_detector, ckpt.config, ckpt.origin, guess_image_size(path, ckpt),
+                    device, precision, warp_border)
+
+
+def load_model(path: str | os.PathLike, device: str = "cpu", precision: str = "fp32",
+               warp_border: str = "auto") -> FOMModel:
+    """Load a .pth.tar / .pdparams / .safetensors checkpoint; the config is read from the tensors.
+
+    warp_border: "plain" (original FOMM), "paddlegan" (PaddleGAN's inference-mode borders) or "auto"
+    (paddlegan for weights that came from PaddleGAN, plain otherwise).
+    """
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
+    if warp_border not in WARP_BORDERS:
+        raise InputError(f"unknown warp_border '{warp_border}'; use one of {', '.join(WARP_BORDERS)}")
+    resolve_device(device)
+    return model_from_checkpoint(read_checkpoint(path), path, device, precision, warp_border)
