@@ -1,0 +1,173 @@
+"""Paste animated face crops back into the original picture, frame by frame.
+
+The seed's blend (PaddleGAN ``first_order_predictor.py``): the animated crop is resized back to its
+window, and a filled circle centred on the window, radius ``ratio * window height``, decides which
+pixels are replaced (hard edge). Here:
+
+- ``feather`` (pixels) softens the edge: alpha is 1 up to ``radius - feather`` and falls smoothly
+  to 0 at ``radius``, so the circle never grows. ``feather=0`` is the seed's hard edge; the
+  default (``None``) is 10% of the radius, wide enough to hide the seam yet keep the face.
+- The circle is clipped to the crop window (the seed copied black pixels where a large ratio ran
+  past the window).
+- ``color_match`` ("lab", "rgb", True = "lab") shifts each pasted face's per-channel mean and std
+  inside the circle to those of the original region, per frame.
+- Faces are composited in list order, later faces on top (``order="smallest_on_top"`` pastes
+  larger faces first).
+- ``shape="rect"`` pastes the whole window instead (the seed did this for a lone face).
+
+Only each face's bounding region is touched; everything is vectorised over the frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+from .crops import FaceRecord, _resize
+from .images import as_rgb_float
+
+RATIO_RANGE = (0.1, 1.0)
+DEFAULT_RATIO = 0.4
+FEATHER_FRACTION = 0.1
+PASTE_ORDERS = ("given", "smallest_on_top")
+
+
+def circle_radius(face: FaceRecord, ratio: float) -> float:
+    """Radius in image pixels: ``ratio`` x crop window height (the seed rounds it up with ceil)."""
+    return float(np.ceil(face.crop_hw[0] * ratio))
+
+
+def _alpha(face: FaceRecord, region, ratio: float, feather: float | None, shape: str) -> np.ndarray:
+    """Blend weights [h,w] for the visible part ``region`` = (x1,y1,x2,y2) of the face's window."""
+    x1, y1, x2, y2 = region
+    if shape == "rect":
+        return np.ones((y2 - y1, x2 - x1), np.float32)
+    wx1, wy1, wx2, wy2 = face.crop_box
+    cx, cy = int((wx1 + wx2) / 2), int((wy1 + wy2) / 2)
+    radius = circle_radius(face, ratio)
+    width = FEATHER_FRACTION * radius if feather is None else float(feather)
+    ys = np.arange(y1, y2, dtype=np.float32)[:, None] - cy
+    xs = np.arange(x1, x2, dtype=np.float32)[None, :] - cx
+    dist = np.sqrt(xs * xs + ys * ys)
+    if width <= 0:
+        return (dist <= radius).astype(np.float32)
+    t = np.clip((radius - dist) / width, 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+
+
+def _match_colors(patch: np.ndarray, target: np.ndarray, alpha: np.ndarray, space: str) -> np.ndarray:
+    """Per frame, give ``patch`` [T,h,w,3] the channel mean/std of ``target`` where alpha > 0.5."""
+    inside = alpha > 0.5
+    if inside.sum() < 4:
+        return patch
+    to_space, from_space = (cv2.COLOR_RGB2Lab, cv2.COLOR_Lab2RGB) if space == "lab" else (None, None)
+    out = np.empty_like(patch)
+    for t in range(patch.shape[0]):
+        src, ref = patch[t], target[t]
+        if to_space is not None:
+            src, ref = cv2.cvtColor(src, to_space), cv2.cvtColor(ref, to_space)
+        s, r = src[inside], ref[inside]
+        matched = (src - s.mean(0)) / (s.std(0) + 1e-6) * r.std(0) + r.mean(0)
+        if from_space is not None:
+            matched = cv2.cvtColor(matched.astype(np.float32), from_space)
+        out[t] = np.clip(matched, 0.0, 1.0)
+    return out
+
+
+def _color_space(color_match) -> str | None:
+    if color_match is False or color_match is None or color_match == "none":
+        return None
+    if color_match is True:
+        return "lab"
+    if color_match in ("lab", "rgb"):
+        return color_match
+    raise InputError(f"color_match {color_match!r} is unknown; use False, True, 'lab' or 'rgb'")
+
+
+def paste_faces(
+    frames,
+    faces: Sequence[FaceRecord],
+    animated,
+    ratio: float = DEFAULT_RATIO,
+    feather: float | None = None,
+    color_match: bool | str = False,
+    order: str = "given",
+    shape: str = "circle",
+) -> np.ndarray:
+    """Paste ``animated`` [N,T,S,S,3] (face-major) into ``frames``; returns float32 [T,H,W,3].
+
+    ``frames`` is the original image [H,W,3] (used for every frame) or frames [T,H,W,3] (to chain
+    pastes of face groups driven by different videos). Call it per chunk of frames for long clips.
+    """
+    if not RATIO_RANGE[0] <= float(ratio) <= RATIO_RANGE[1]:
+        raise InputError(
+            f"ratio {ratio} is out of range; use {RATIO_RANGE[0]} to {RATIO_RANGE[1]} (the seed uses 0.4)"
+        )
+    if feather is not None and (not np.isfinite(feather) or feather < 0):
+        raise InputError(f"feather {feather} must be 0 (hard edge) or more pixels")
+    if order not in PASTE_ORDERS:
+        raise InputError(f"order {order!r} is unknown; choose one of {', '.join(PASTE_ORDERS)}")
+    if shape not in ("circle", "rect"):
+        raise InputError(f"shape {shape!r} is unknown; choose 'circle' or 'rect'")
+    space = _color_space(color_match)
+    faces = list(faces)
+    if not faces:
+        raise InputError("no faces to paste; detect faces or give boxes first")
+    anim = animated.detach().cpu().numpy() if hasattr(animated, "detach") else np.asarray(animated)
+    if anim.ndim == 4 and len(faces) == 1:
+        anim = anim[None]
+    if anim.ndim != 5 or anim.shape[-1] != 3 or anim.shape[0] != len(faces):
+        raise InputError(
+            f"animated faces have shape {tuple(anim.shape)}; expected [N,T,S,S,3] with N = {len(faces)} faces"
+        )
+    anim = anim.astype(np.float32, copy=False)
+    n_frames = anim.shape[1]
+    base_is_video = np.ndim(frames) == 4 or (hasattr(frames, "dim") and frames.dim() == 4)
+    base = as_rgb_float(frames, "frames" if base_is_video else "image", batched=base_is_video)
+    if base_is_video:
+        if base.shape[0] != n_frames:
+            raise InputError(
+                f"{base.shape[0]} frames but {n_frames} animated frames per face; give equal counts"
+            )
+        out = base.copy()
+    else:
+        out = np.repeat(base[None], n_frames, axis=0)
+    h, w = out.shape[1:3]
+    indices = list(range(len(faces)))
+    if order == "smallest_on_top":
+        indices.sort(key=lambda i: -(faces[i].crop_hw[0] * faces[i].crop_hw[1]))
+    for i in indices:
+        face = faces[i]
+        if tuple(face.image_size) != (h, w):
+            raise InputError(
+                f"face {i + 1} belongs to a {face.image_size[1]}x{face.image_size[0]} image but the frames are "
+                f"{w}x{h}; detect faces on these frames"
+            )
+        _paste_one(out, face, anim[i], ratio, feather, space, shape)
+    return out
+
+
+def _paste_one(out, face, anim_face, ratio, feather, space, shape) -> None:
+    h, w = out.shape[1:3]
+    x1, y1, x2, y2 = face.crop_box
+    rx1, ry1, rx2, ry2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+    if shape == "circle":  # shrink the region to the circle's bounding square
+        cx, cy = int((x1 + x2) / 2), int((y1 + y2) / 2)
+        r = int(circle_radius(face, ratio)) + 1
+        rx1, ry1, rx2, ry2 = max(rx1, cx - r), max(ry1, cy - r), min(rx2, cx + r + 1), min(ry2, cy + r + 1)
+    if rx2 <= rx1 or ry2 <= ry1:
+        return
+    alpha = _alpha(face, (rx1, ry1, rx2, ry2), ratio, feather, shape)
+    if not alpha.any():
+        return
+    win_h, win_w = y2 - y1, x2 - x1
+    sub = (slice(ry1 - y1, ry2 - y1), slice(rx1 - x1, rx2 - x1))
+    patch = np.stack([_resize(frame, win_w, win_h)[sub] for frame in anim_face])
+    target = out[:, ry1:ry2, rx1:rx2]
+    if space is not None:
+        patch = _match_colors(patch, target, alpha, space)
+    a = alpha[None, :, :, None]
+    out[:, ry1:ry2, rx1:rx2] = target + a * (patch - target)

@@ -1,0 +1,183 @@
+"""Where model weights live, and how missing ones are fetched.
+
+Weights sit in the pack's ``models/`` folder (``FOM_MODELS_DIR`` overrides it) in two subfolders:
+``fom/`` for motion models and ``face_detection/`` for face detectors. A missing file is downloaded
+from its official URL with a progress bar, into ``<dest>.part`` first and moved into place only once
+complete and checked, so an interrupted or corrupt download never leaves a file that looks valid.
+``FOM_ALLOW_DOWNLOAD=0`` (or ``allow_download=False``) forbids network access: the error then names
+the file, its URL and the folder to put it in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError, WeightsMissingError
+
+PACK_ROOT = Path(__file__).resolve().parent.parent
+FOM_SUBDIR = "fom"
+FACE_SUBDIR = "face_detection"
+
+
+@dataclass(frozen=True)
+class KnownWeights:
+    """One downloadable weights file: its file name, official URL and models/ subfolder."""
+
+    filename: str
+    url: str
+    subdir: str
+    sha256: str | None = None
+    size: int | None = None
+
+
+# Official sources. S3FD: face-alignment's own URL (face_alignment/detection/sfd/sfd_detector.py).
+# FOMM: PaddleGAN's releases as used by ppgan/apps/first_order_predictor.py (the seed).
+_PADDLE = "https://paddlegan.bj.bcebos.com/applications/first_order_model/"
+KNOWN_WEIGHTS: dict[str, KnownWeights] = {
+    "s3fd": KnownWeights(
+        "s3fd-619a316812.pth",
+        "https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth",
+        FACE_SUBDIR,
+    ),
+    "vox-cpk": KnownWeights("vox-cpk.pdparams", _PADDLE + "vox-cpk.pdparams", FOM_SUBDIR),
+    "vox-cpk-512": KnownWeights("vox-cpk-512.pdparams", _PADDLE + "vox-cpk-512.pdparams", FOM_SUBDIR),
+    # PaddleGAN's current predictor names the mobile file vox_mobile.pdparams (older releases of the
+    # predictor spelled it vox-mobile.pdparams).
+    "vox-mobile": KnownWeights("vox_mobile.pdparams", _PADDLE + "vox_mobile.pdparams", FOM_SUBDIR),
+}
+
+
+def models_dir() -> Path:
+    """The folder holding ``fom/`` and ``face_detection/``: ``$FOM_MODELS_DIR`` or the pack's models/."""
+    env = os.environ.get("FOM_MODELS_DIR", "").strip()
+    return Path(env).expanduser() if env else PACK_ROOT / "models"
+
+
+def downloads_allowed(allow_download: bool | None = None) -> bool:
+    """An explicit argument wins; otherwise ``FOM_ALLOW_DOWNLOAD=0``/``false``/``no`` forbids downloads."""
+    if allow_download is not None:
+        return bool(allow_download)
+    return os.environ.get("FOM_ALLOW_DOWNLOAD", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _missing(dest: Path, url: str, why: str) -> WeightsMissingError:
+    return WeightsMissingError(f"{dest.name} is missing ({why}): download {url} and put it in {dest.parent}")
+
+
+def download(
+    url: str,
+    dest: str | os.PathLike,
+    sha256: str | None = None,
+    size: int | None = None,
+    progress: bool = True,
+    allow_download: bool | None = None,
+    timeout: float = 60.0,
+    callback: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Fetch ``url`` to ``dest`` atomically and return ``dest``.
+
+    Writes ``dest.part`` then ``os.replace``; the part file is removed on any failure, including
+    KeyboardInterrupt. ``sha256`` may be the full hex digest or a prefix of it (torch-hub style).
+    ``size`` (bytes) and the server's Content-Length are both checked. ``callback(done, total)`` is
+    called after every chunk (an exception raised there aborts the download cleanly).
+    """
+    dest = Path(dest)
+    if not downloads_allowed(allow_download):
+        raise _missing(dest, url, "downloads are turned off, FOM_ALLOW_DOWNLOAD=0")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    digest = hashlib.sha256()
+    done = 0
+    try:
+        request = urllib.request.Request(url, headers={"User-Agent": "fom-pipeline"})
+        with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as out:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else 0
+            bar = _progress_bar(total, dest.name) if progress else None
+            try:
+                while True:
+                    chunk = response.read(1 << 16)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+                    if callback is not None:
+                        callback(done, total)
+            finally:
+                if bar is not None:
+                    bar.close()
+        if total and done != total:
+            raise _missing(dest, url, f"download stopped after {done} of {total} bytes; try again")
+        if size is not None and done != size:
+            raise _missing(dest, url, f"downloaded {done} bytes, expected {size}; the file is wrong")
+        if sha256 and not digest.hexdigest().startswith(sha256.lower()):
+            raise _missing(dest, url, f"sha256 {digest.hexdigest()[:16]}... does not match {sha256}")
+        os.replace(part, dest)
+    except WeightsMissingError:
+        _remove(part)
+        raise
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        _remove(part)
+        raise _missing(dest, url, f"download failed: {exc}") from exc
+    except BaseException:
+        _remove(part)
+        raise
+    return dest
+
+
+def _progress_bar(total: int, name: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total or None, unit="B", unit_scale=True, unit_divisor=1024, desc=name)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def find_weights(name: str, search_dirs: Iterable[str | os.PathLike] | None = None) -> Path | None:
+    """First existing file called ``name`` (or a KNOWN_WEIGHTS key's file name) in ``search_dirs``.
+
+    Each directory is searched directly and in its ``fom/`` and ``face_detection/`` subfolders.
+    ``search_dirs`` defaults to ``[models_dir()]``.
+    """
+    filename = KNOWN_WEIGHTS[name].filename if name in KNOWN_WEIGHTS else name
+    dirs = [models_dir()] if search_dirs is None else [Path(d) for d in search_dirs]
+    for base in dirs:
+        for folder in (base, base / FOM_SUBDIR, base / FACE_SUBDIR):
+            candidate = folder / filename
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def ensure_weights(
+    key: str,
+    models_root: str | os.PathLike | None = None,
+    allow_download: bool | None = None,
+    extra_dirs: Iterable[str | os.PathLike] = (),
+    progress: bool = True,
+) -> Path:
+    """Path of a KNOWN_WEIGHTS file: found locally (models folder, then ``extra_dirs``) or downloaded."""
+    if key not in KNOWN_WEIGHTS:
+        raise InputError(f"unknown weights {key!r}: choose one of {', '.join(KNOWN_WEIGHTS)}")
+    info = KNOWN_WEIGHTS[key]
+    root = Path(models_root) if models_root is not None else models_dir()
+    found = find_weights(info.filename, [root, *extra_dirs])
+    if found is not None:
+        return found
+    dest = root / info.subdir / info.filename
+    return download(info.url, dest, info.sha256, info.size, progress=progress, allow_download=allow_download)
