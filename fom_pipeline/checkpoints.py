@@ -34,6 +34,7 @@ PDPARAMS_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "scalar"),
+    ("_codecs", "encode"),  # how protocol-2 pickles spell bytes (array buffers); it only encodes text
 }
 PADDLE_NAME_MAP = {"_mean": "running_mean", "_variance": "running_var"}
 IGNORED_PADDLE_KEYS = {"StructuredToParameterName@@"}
