@@ -1,0 +1,506 @@
+"""The command line: PaddleGAN's ``first-order-demo.py`` made solid, plus ``convert``.
+
+``python -m fom_pipeline --source_image IMG --driving_video VID [...]`` animates the faces of a photo;
+``python -m fom_pipeline convert IN OUT.safetensors`` converts a checkpoint. The command calls the same
+engine functions as the ComfyUI nodes; all it adds is argument parsing, streaming video in and out,
+progress bars and one-line errors.
+
+Streaming: pass 1 reads the driving video chunk by chunk (cropping it when asked) and keeps only its
+keypoints; pass 2 drives every face batch by batch, pastes the batch into the photo and hands it to the
+encoder. Memory therefore does not grow with the video's length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import FOMError, InputError
+
+log = logging.getLogger("fom_pipeline")
+
+RATIO_RANGE = (0.1, 1.0)  # the paste's accepted range (faces.paste.RATIO_RANGE)
+READ_BUDGET_BYTES = 96 << 20  # raw driving frames held at once while reading
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (`error: ...`) instead of usage + message."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"ratio must be a number, got {text!r}") from None
+    lo, hi = RATIO_RANGE
+    if not (lo <= value <= hi):
+        raise argparse.ArgumentTypeError(f"ratio {text} is out of range; use {lo} to {hi} (the seed uses 0.4)")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
+    return value
+
+
+def _feather(text: str) -> float:
+    try:
+        value = float(text.strip().removesuffix("px"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected pixels, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (hard edge) or more pixels, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The animation command's flags: the seed's (same names, meanings, defaults) and ours."""
+    p = _Parser(
+        prog="fom-animate",
+        formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=30, width=120),
+        description="Animate the faces of a photo with a driving video (First Order Motion Model). "
+        "Also: `fom-animate convert IN OUT.safetensors` converts a checkpoint.",
+    )
+    seed = p.add_argument_group("the seed's flags (PaddleGAN first-order-demo.py)")
+    seed.add_argument("--source_image", required=True, help="photo whose faces are animated")
+    seed.add_argument("--driving_video", required=True, help="video whose motion drives the faces")
+    seed.add_argument("--output", default="output", help="output folder (default: output)")
+    seed.add_argument("--filename", default="result.mp4", help="output file name in that folder (default: result.mp4)")
+    seed.add_argument("--relative", action="store_true", help="move keypoints relative to the first frame (recommended)")
+    seed.add_argument("--adapt_scale", action="store_true", help="scale the motion to the source face's keypoint spread")
+    seed.add_argument("--ratio", type=_ratio, default=0.4,
+                      help="paste circle radius as a fraction of the crop height, 0.1-1.0 (default: 0.4)")
+    seed.add_argument("--multi_person", action="store_true",
+                      help="animate every face found; without it only one face is animated, as in the seed")
+    seed.add_argument("--find_best_frame", action="store_true",
+                      help="start from the driving frame that best matches the source face's pose")
+    seed.add_argument("--best_frame", type=_non_negative_int, default=None,
+                      help="use driving frame N (of the clip used) as the reference frame")
+    seed.add_argument("--image_size", type=int, choices=(256, 512), default=None,
+                      help="model crop size; picks the 512 release when downloading (default: the model's, 256)")
+    seed.add_argument("--batch_size", type=_positive_int, default=1,
+                      help="frames generated per network call (default: 1, as the seed; raise it on a GPU)")
+    seed.add_argument("--weight_path", default=None,
+                      help="checkpoint (.pdparams, .pth.tar, .safetensors); default: models/fom/ or download")
+    seed.add_argument("--face_detector", default="sfd", help="face detector backend (default: sfd, the seed's)")
+    seed.add_argument("--cpu", action="store_true", help="run on the CPU (same as --device cpu)")
+    seed.add_argument("--mobile_net", action="store_true", help="use PaddleGAN's mobile model when downloading weights")
+
+    ours = p.add_argument_group("our additions")
+    ours.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    ours.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                      help="network precision (default: fp32)")
+    ours.add_argument("--faces", default=None, metavar="BOXES",
+                      help='face boxes by hand "x1,y1,x2,y2;..." in source-image pixels (skips the detector)')
+    ours.add_argument("--crop_mode", choices=("square", "paddlegan"), default="square",
+                      help="square crops around each face (default) or the seed's paddlegan window")
+    ours.add_argument("--feather", type=_feather, default=None,
+                      help="soft paste edge in pixels; 0 = the seed's hard edge (default: 10%% of the radius)")
+    ours.add_argument("--color_match", nargs="?", const="lab", default=None, choices=("lab", "rgb"),
+                      help="match each pasted face's colours to the photo (lab by default, or rgb)")
+    ours.add_argument("--crop_driving", action="store_true",
+                      help="crop the driving video to a fixed window around its face (for uncropped videos)")
+    ours.add_argument("--max_frames", type=_positive_int, default=None, help="use at most N driving frames")
+    ours.add_argument("--start", type=_seconds, default=0.0, help="skip this many seconds of the driving video")
+    ours.add_argument("--duration", type=_seconds, default=None, help="use this many seconds of the driving video")
+    ours.add_argument("--no_audio", action="store_true", help="do not copy the driving video's audio track")
+    ours.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    ours.add_argument("--warp_border", choices=("auto", "paddlegan", "plain"), default="auto",
+                      help="how warping treats the crop border (default: auto, from the checkpoint)")
+    ours.add_argument("--quiet", action="store_true", help="no progress bars or notes (errors and summary only)")
+    return p
+
+
+def build_convert_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="fom-animate convert",
+                description="Convert a checkpoint (.pth.tar, .pdparams, .safetensors) to our .safetensors.")
+    p.add_argument("input", help="checkpoint to read")
+    p.add_argument("output", help="the .safetensors file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    return p
+
+
+# ---------------------------------------------------------------------------------------------------
+# inputs
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """The source photo as uint8 RGB [H,W,3] (grey made RGB, alpha dropped, 16-bit scaled)."""
+    import cv2
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"source image not found: {path} (check the path)")
+    if os.path.isdir(path):
+        raise InputError(f"source image is a folder, not a file: {path}")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        raise InputError(f"source image is not readable: {path} ({err.strerror or err})") from None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH) if data.size else None
+    if image is None:
+        raise InputError(f"source image is not an image OpenCV can read: {path} (use a PNG or JPEG)")
+    if image.dtype == np.uint16:
+        image = (image.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image.astype(np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(image[:, :, ::-1])
+
+
+def resolve_device(text: str, cpu: bool = False) -> str:
+    """Check a --device value against what this machine has (the engine's rules); --cpu wins."""
+    from .model import resolve_device as engine_resolve
+
+    return "cpu" if cpu else str(engine_resolve((text or "auto").strip()))
+
+
+def resolve_weights(args: argparse.Namespace, progress: bool) -> Path:
+    """--weight_path, else the models folder (fom/), else download the release the seed uses."""
+    from . import weights
+
+    if args.weight_path:
+        path = Path(args.weight_path).expanduser()
+        if not path.is_file():
+            raise InputError(f"weights not found: {path} (check --weight_path)")
+        if not os.access(path, os.R_OK):
+            raise InputError(f"weights are not readable: {path} (check its permissions)")
+        return path
+    key = "vox-mobile" if args.mobile_net else ("vox-cpk-512" if args.image_size == 512 else "vox-cpk")
+    info = weights.KNOWN_WEIGHTS[key]
+    converted = Path(info.filename).stem + ".safetensors"
+    found = weights.find_weights(converted) or weights.find_weights(info.filename)
+    if found is not None:
+        return found
+    return weights.ensure_weights(key, progress=progress)
+
+
+def _output_path(args: argparse.Namespace) -> Path:
+    from .video import check_output_path
+
+    name = args.filename
+    if not name or os.path.basename(name) != name:
+        raise InputError(f"--filename {name!r} must be a plain file name; put folders in --output")
+    if not Path(name).suffix:
+        raise InputError(f"--filename {name!r} has no extension; use e.g. result.mp4")
+    return check_output_path(Path(args.output) / name, overwrite=args.overwrite)
+
+
+# ---------------------------------------------------------------------------------------------------
+# progress
+
+
+class _Bars:
+    """tqdm bars on stderr with rate and time left; all off with --quiet."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+
+    def bar(self, desc: str, total: int | None, unit: str = "frame"):
+        from tqdm import tqdm
+
+        return tqdm(total=total or None, desc=desc, unit=unit, disable=self.quiet, file=sys.stderr,
+                    dynamic_ncols=True, leave=True)
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the job
+
+
+@dataclass
+class Summary:
+    faces: int
+    frames: int
+    seconds: float
+    output: Path
+    audio: str | None
+
+    def line(self) -> str:
+        fps = self.frames / self.seconds if self.seconds > 0 else float("inf")
+        face_word = "face" if self.faces == 1 else "faces"
+        audio = f", audio {self.audio}" if self.audio else ""
+        return (f"animated {self.faces} {face_word}, {self.frames} frames in {self.seconds:.1f} s "
+                f"({fps:.2f} frames/s){audio} -> {self.output}")
+
+
+def _frame_limit(args: argparse.Namespace, fps: float) -> int | None:
+    limits = []
+    if args.max_frames:
+        limits.append(args.max_frames)
+    if args.duration is not None:
+        if args.duration <= 0:
+            raise InputError("--duration must be above 0 seconds")
+        limits.append(max(1, int(round(args.duration * (fps or 25.0)))))
+    return min(limits) if limits else None
+
+
+def _read_chunk(meta) -> int:
+    return int(max(1, min(64, READ_BUDGET_BYTES // max(1, meta.width * meta.height * 3))))
+
+
+def _pick_faces(args, image: np.ndarray, detector, bars: _Bars) -> tuple[list, list | None]:
+    """Boxes (and scores) to animate: typed by hand or detected; one face unless --multi_person."""
+    from . import faces as F
+
+    if args.faces is not None:
+        boxes = F.parse_boxes(args.faces)
+        if not boxes:
+            raise InputError("--faces has no boxes; write them as x1,y1,x2,y2;x1,y1,x2,y2")
+        if len(boxes) > 1 and not args.multi_person:
+            bars.note(f"note: {len(boxes)} boxes given without --multi_person; animating only the first")
+            boxes = boxes[:1]
+        return boxes, None
+    with bars.bar("detect faces", 1, unit="image") as bar:
+        found = F.detect_faces(detector, image.astype(np.float32) / 255.0,
+                               order="left_to_right" if args.multi_person else "largest",
+                               max_faces=0 if args.multi_person else 1)
+        bar.update(1)
+    return [box for box, _ in found], [score for _, score in found]
+
+
+def _driving_window(args, meta, detector, limit, bars: _Bars):
+    """A fixed crop window around the driving video's face, from detections over the clip."""
+    from . import faces as F
+    from .video import iter_video_frames
+
+    total = limit or meta.frame_count
+    stride = max(1, int(round((meta.fps or 25.0) / 5)), math.ceil((total or 1) / 300))
+    boxes: list = []
+    index = 0
+    with bars.bar("detect driving face", total) as bar:
+        for chunk in iter_video_frames(meta.path, chunk=_read_chunk(meta), start=args.start, max_frames=limit):
+            picks = [i for i in range(len(chunk)) if (index + i) % stride == 0]
+            if picks:
+                found = detector.detect(chunk[picks].astype(np.float32) / 255.0)
+                boxes.extend(sorted(dets, key=lambda d: -float(d[4]) if len(d) > 4 else 0.0) for dets in found)
+            index += len(chunk)
+            bar.update(len(chunk))
+    return F.driving_window(boxes, (meta.height, meta.width))
+
+
+def _to_model_frames(chunk: np.ndarray, size: int, window) -> np.ndarray:
+    """uint8 driving frames -> float32 [b,S,S,3] in [0,1]: cropped to `window` or resized."""
+    import cv2
+
+    from . import faces as F
+
+    if window is not None:
+        return F.crop_driving_frames(chunk, window, size)
+    if chunk.shape[1:3] != (size, size):
+        interp = cv2.INTER_AREA if chunk.shape[1] > size or chunk.shape[2] > size else cv2.INTER_LINEAR
+        chunk = np.stack([cv2.resize(frame, (size, size), interpolation=interp) for frame in chunk])
+    return chunk.astype(np.float32) / 255.0
+
+
+def _driving_keypoints(args, model, meta, window, limit, bars: _Bars):
+    """Pass 1: keypoints of every driving frame, read and computed chunk by chunk."""
+    from .video import iter_video_frames
+
+    parts = []
+    with bars.bar("keypoints", limit or meta.frame_count) as bar:
+        for chunk in iter_video_frames(meta.path, chunk=_read_chunk(meta), start=args.start, max_frames=limit):
+            frames = _to_model_frames(chunk, model.image_size, window)
+            parts.append(model.extract_keypoints(frames, batch_size=max(args.batch_size, 8)))
+            bar.update(len(chunk))
+    return type(parts[0]).cat(parts)
+
+
+def _to_uint8(frames) -> np.ndarray:
+    frames = frames.detach().cpu().numpy() if hasattr(frames, "detach") else np.asarray(frames)
+    return np.clip(frames * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def run(args: argparse.Namespace) -> Summary:
+    """Do the whole job for parsed arguments; raises FOMError subclasses for bad input."""
+    bars = _Bars(args.quiet)
+    started = time.perf_counter()
+
+    # Cheap checks first, so a typo fails in a second, not after loading networks.
+    out_path = _output_path(args)
+    image = read_image(args.source_image)
+    from .video import VideoWriter, read_video_meta
+
+    meta = read_video_meta(args.driving_video)
+    limit = _frame_limit(args, meta.fps)
+    if args.faces is not None:
+        from .faces import parse_boxes
+
+        parse_boxes(args.faces)
+    device = resolve_device(args.device, args.cpu)
+
+    from . import faces as F
+    from . import load_model
+
+    weights_path = resolve_weights(args, progress=not args.quiet)
+    model = load_model(weights_path, device=device, precision=args.precision, warp_border=args.warp_border)
+    if args.image_size and args.image_size != model.image_size:
+        bars.note(f"note: {weights_path.name} is a {model.image_size} px model; --image_size "
+                  f"{args.image_size} is ignored")
+    size = model.image_size
+
+    detector = None
+    if args.faces is None or args.crop_driving:
+        detector = F.load_face_detector(backend=args.face_detector, device=device)
+    boxes, scores = _pick_faces(args, image, detector, bars)
+    records = F.make_faces(image.shape[:2], boxes, scores, crop_mode=args.crop_mode, size=size)
+    crops = F.crop_faces(image, records)
+
+    window = _driving_window(args, meta, detector, limit, bars) if args.crop_driving else None
+    kp = _driving_keypoints(args, model, meta, window, limit, bars)
+    n_frames = len(kp)
+    reference: int | str = 0
+    if args.best_frame is not None:
+        if args.best_frame >= n_frames:
+            raise InputError(f"--best_frame {args.best_frame} is past the end of the clip ({n_frames} frames)")
+        reference = args.best_frame
+    elif args.find_best_frame:
+        reference = "best"
+
+    # Pass 2: every face in lockstep, batch by batch, pasted and encoded as it comes.
+    streams = [
+        model.animate_batches(crops[i], kp, relative=args.relative, adapt_scale=args.adapt_scale,
+                              reference_frame=reference, batch_size=args.batch_size)
+        for i in range(len(records))
+    ]
+    # The seed pastes a lone face as its whole crop rectangle, and circles only for several faces.
+    shape = "rect" if args.crop_mode == "paddlegan" and len(records) == 1 else "circle"
+    seed_exact = args.crop_mode == "paddlegan"
+    audio = meta.path if meta.has_audio and not args.no_audio else None
+    writer = VideoWriter(out_path, meta.fps, (image.shape[1], image.shape[0]), audio_source=audio,
+                         audio_start=args.start, overwrite=args.overwrite)
+    with writer, bars.bar("generate", n_frames) as bar:
+        for batches in zip(*streams, strict=True):
+            animated = np.stack([b.detach().float().cpu().numpy() for b in batches])
+            if seed_exact:  # the seed cast its float predictions to uint8 (truncating) before pasting
+                animated = np.floor(np.clip(animated, 0.0, 1.0) * 255.0) / 255.0
+            frames = F.paste_faces(image, records, animated, ratio=args.ratio, feather=args.feather,
+                                   color_match=args.color_match or False, shape=shape)
+            writer.write(_to_uint8(frames))
+            bar.update(animated.shape[1])
+    return Summary(len(records), writer.frames_written, time.perf_counter() - started, out_path,
+                   writer.audio_mode)
+
+
+def run_convert(argv: list[str]) -> int:
+    args = build_convert_parser().parse_args(argv)
+    from . import checkpoints
+
+    src, dst = Path(args.input), Path(args.output)
+    if not src.is_file():
+        raise InputError(f"checkpoint not found: {src} (check the path)")
+    if dst.exists() and not args.overwrite:
+        raise InputError(f"output file already exists: {dst} (pass --overwrite to replace it)")
+    if dst.suffix != ".safetensors":
+        raise InputError(f"the output must be a .safetensors file, e.g. {dst.with_suffix('.safetensors')}")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.stem}.{os.getpid()}.partial.safetensors")
+    try:
+        checkpoints.convert(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    print(f"wrote {dst}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# entry point
+
+
+def _setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger("fom_pipeline")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.ERROR if quiet else logging.WARNING)
+    root.propagate = False
+
+
+def _on_sigterm(signum, frame):  # turn a polite kill into the same clean stop as Ctrl-C
+    raise KeyboardInterrupt
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text or type(err).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry: returns the exit status (0 ok, 1 error, 2 bad flags, 130 interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (e.g. called from a test runner thread)
+        pass
+    try:
+        if argv and argv[0] == "convert":
+            _setup_logging(False)
+            return run_convert(argv[1:])
+        args = build_parser().parse_args(argv)
+        _setup_logging(args.quiet)
+        summary = run(args)
+        print(summary.line(), flush=True)
+        return 0
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopped cleanly, no output written", file=sys.stderr, flush=True)
+        return 130
+    except FOMError as err:
+        print(f"error: {_one_line(err)}", file=sys.stderr, flush=True)
+        return 1
+    except MemoryError:
+        print("error: out of memory; lower --batch_size or use a shorter clip", file=sys.stderr, flush=True)
+        return 1
+    except OSError as err:  # disk full, permission denied while writing, ...
+        where = f": {err.filename}" if getattr(err, "filename", None) else ""
+        print(f"error: {err.strerror or _one_line(err)}{where}", file=sys.stderr, flush=True)
+        return 1
+    except RuntimeError as err:
+        if "out of memory" in str(err).lower():
+            print("error: out of GPU memory; lower --batch_size or use --precision fp16", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,430 @@
+"""Streaming video in and out through imageio-ffmpeg's ffmpeg binary.
+
+Frames are read and written in chunks so memory stays bounded whatever the video's length. The writer
+encodes into a hidden temporary file beside the final one, muxes the driving video's audio track (copied
+without re-encoding where the container allows it, else AAC) and only then moves the result into place,
+so an interrupted or failed run never leaves a broken file or replaces an existing result.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .errors import FOMError, InputError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "VideoMeta",
+    "VideoWriter",
+    "VideoError",
+    "ffmpeg_exe",
+    "read_video_meta",
+    "iter_video_frames",
+    "check_output_path",
+    "mux_audio",
+]
+
+
+class VideoError(FOMError):
+    """ffmpeg failed while encoding or muxing (not the user's input)."""
+
+
+def ffmpeg_exe() -> str:
+    """The ffmpeg binary that imageio-ffmpeg ships (or the one IMAGEIO_FFMPEG_EXE names)."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@dataclass(frozen=True)
+class VideoMeta:
+    """What the front ends need to know about a video before streaming it."""
+
+    path: str
+    width: int
+    height: int
+    fps: float
+    duration: float
+    codec: str
+    audio_codec: str | None
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_codec is not None
+
+    @property
+    def frame_count(self) -> int:
+        """Estimated from duration x fps (exact for constant-rate files; used for progress totals)."""
+        return max(0, int(round(self.duration * self.fps))) if self.fps > 0 else 0
+
+
+def _check_readable(path: str | os.PathLike, what: str) -> str:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"{what} not found: {path} (check the path)")
+    if os.path.isdir(path):
+        raise InputError(f"{what} is a folder, not a file: {path}")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{what} is not readable: {path} (check its permissions)")
+    return path
+
+
+def _last_ffmpeg_line(text: str) -> str:
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip() and not ln.startswith("===")]
+    return lines[-1] if lines else "unknown ffmpeg error"
+
+
+def _open_reader(path: str, input_params: list[str], output_params: list[str]):
+    """Start imageio-ffmpeg's frame generator and return (generator, meta dict)."""
+    import imageio_ffmpeg
+
+    gen = imageio_ffmpeg.read_frames(path, input_params=input_params, output_params=output_params)
+    try:
+        meta = next(gen)
+    except StopIteration:
+        gen.close()
+        raise InputError(f"video has no frames: {path}") from None
+    except (OSError, RuntimeError, IndexError, ValueError) as err:
+        gen.close()
+        text = str(err)
+        if "Stream #" in text and " Video: " not in text:
+            raise InputError(f"video has no frames (it has no video stream): {path}") from None
+        if "Invalid data found" in text:
+            raise InputError(f"not a video file ffmpeg can read: {path}") from None
+        raise InputError(f"cannot read video {path}: {_last_ffmpeg_line(text)}") from None
+    return gen, meta
+
+
+def read_video_meta(path: str | os.PathLike) -> VideoMeta:
+    """Size, fps, duration, codecs of a video; raises InputError for a missing or non-video file."""
+    path = _check_readable(path, "driving video")
+    gen, meta = _open_reader(path, [], [])
+    gen.close()
+    width, height = (int(v) for v in meta["size"])
+    if width <= 0 or height <= 0:
+        raise InputError(f"video has no frames (empty picture size): {path}")
+    return VideoMeta(
+        path=path,
+        width=width,
+        height=height,
+        fps=float(meta.get("fps") or 0.0),
+        duration=float(meta.get("duration") or 0.0),
+        codec=str(meta.get("codec", "")),
+        audio_codec=meta.get("audio_codec"),
+    )
+
+
+def iter_video_frames(
+    path: str | os.PathLike,
+    chunk: int = 32,
+    start: float = 0.0,
+    max_frames: int | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield uint8 RGB frames [b,H,W,3], b <= chunk, from `start` seconds, at most `max_frames` in all.
+
+    Only one chunk is held at a time. A file whose tail is damaged yields the frames before the damage
+    (with a warning), as the seed did; a file that yields no frame at all raises InputError.
+    """
+    path = _check_readable(path, "driving video")
+    chunk = max(1, int(chunk))
+    input_params = ["-ss", f"{float(start):.6f}"] if start and start > 0 else []
+    output_params = ["-frames:v", str(int(max_frames))] if max_frames else []
+    gen, meta = _open_reader(path, input_params, output_params)
+    width, height = (int(v) for v in meta["size"])
+    frame_bytes = width * height * 3
+    done = 0
+    buf: list[bytes] = []
+    try:
+        while max_frames is None or done + len(buf) < max_frames:
+            try:
+                raw = next(gen)
+            except StopIteration:
+                break
+            except RuntimeError as err:
+                if done + len(buf) == 0:
+                    raise InputError(f"cannot read video {path}: {_last_ffmpeg_line(str(err))}") from None
+                log.warning("driving video %s is damaged after frame %d; using the frames before", path,
+                            done + len(buf))
+                break
+            if len(raw) != frame_bytes:
+                break
+            buf.append(raw)
+            if len(buf) == chunk:
+                done += len(buf)
+                yield _to_array(buf, height, width)
+                buf = []
+        if buf:
+            done += len(buf)
+            yield _to_array(buf, height, width)
+            buf = []
+    finally:
+        gen.close()
+    if done == 0:
+        where = f" after {start:g} s" if start else ""
+        raise InputError(f"video has no frames{where}: {path}")
+
+
+def _to_array(buf: list[bytes], height: int, width: int) -> np.ndarray:
+    return np.frombuffer(b"".join(buf), dtype=np.uint8).reshape(len(buf), height, width, 3)
+
+
+def check_output_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Create the output folder; refuse an existing result unless `overwrite` (checked before any work)."""
+    out = Path(path)
+    if out.exists() and out.is_dir():
+        raise InputError(f"output path is a folder: {out} (give a file name)")
+    if out.exists() and not overwrite:
+        raise InputError(f"output file already exists: {out} (pass --overwrite to replace it)")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot create output folder {out.parent}: {err.strerror or err}") from None
+    if not os.access(out.parent, os.W_OK):
+        raise InputError(f"output folder is not writable: {out.parent}")
+    return out
+
+
+def _fps_arg(fps: float) -> str:
+    """An exact rational for ffmpeg (29.97 -> 30000/1001) so long outputs don't drift."""
+    frac = Fraction(fps).limit_denominator(1001)
+    return f"{frac.numerator}/{frac.denominator}"
+
+
+def _run_ffmpeg(args: list[str]) -> subprocess.CompletedProcess:
+    """Run ffmpeg in its own session (Ctrl-C goes to Python, which then stops it) and capture stderr."""
+    proc = subprocess.Popen([ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _, err = proc.communicate()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, b"", err)
+
+
+def mux_audio(video_path: str | os.PathLike, audio_source: str | os.PathLike, out_path: str | os.PathLike,
+              start: float = 0.0, duration: float | None = None) -> str:
+    """Copy the first audio track of `audio_source` (from `start`, for `duration` s) beside the video.
+
+    The video stream is copied; the audio is copied too where the container accepts its codec, else it
+    is encoded to AAC. Returns "copy" or "aac".
+    """
+    cut = (["-ss", f"{start:.6f}"] if start and start > 0 else []) + \
+        (["-t", f"{duration:.6f}"] if duration else [])
+    base = ["-i", os.fspath(video_path), *cut, "-i", os.fspath(audio_source),
+            "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy"]
+    tail = ["-shortest", "-movflags", "+faststart", os.fspath(out_path)]
+    res = _run_ffmpeg([*base, "-c:a", "copy", *tail])
+    if res.returncode == 0:
+        return "copy"
+    log.info("audio copy failed (%s); encoding to AAC", _last_ffmpeg_line(res.stderr.decode(errors="replace")))
+    res = _run_ffmpeg([*base, "-c:a", "aac", "-b:a", "192k", *tail])
+    if res.returncode != 0:
+        raise VideoError(f"could not add the audio track: {_last_ffmpeg_line(res.stderr.decode(errors='replace'))}")
+    return "aac"
+
+
+class _StderrTail(threading.Thread):
+    """Drain a pipe so ffmpeg never blocks on it; keep the last lines for error messages."""
+
+    def __init__(self, pipe):
+        super().__init__(daemon=True)
+        self.pipe = pipe
+        self.lines: list[str] = []
+
+    def run(self) -> None:
+        for line in iter(self.pipe.readline, b""):
+            self.lines.append(line.decode(errors="replace").rstrip())
+            del self.lines[:-20]
+
+    @property
+    def last(self) -> str:
+        return _last_ffmpeg_line("\n".join(self.lines))
+
+
+class VideoWriter:
+    """Encode uint8 RGB frames chunk by chunk into `path`, atomically, optionally with audio.
+
+    Use as a context manager: leaving the block normally finishes the file (encode, mux audio, move into
+    place); leaving it with an exception (including KeyboardInterrupt) removes every temporary file and
+    leaves any existing `path` untouched.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        size: tuple[int, int],
+        *,
+        audio_source: str | os.PathLike | None = None,
+        audio_start: float = 0.0,
+        overwrite: bool = False,
+        crf: int = 18,
+        preset: str = "medium",
+    ) -> None:
+        self.path = Path(path)
+        self.fps = float(fps) if fps and fps > 0 else 25.0
+        self.width, self.height = int(size[0]), int(size[1])
+        self.audio_source = os.fspath(audio_source) if audio_source else None
+        self.audio_start = float(audio_start or 0.0)
+        self.overwrite = overwrite
+        self.crf = int(crf)
+        self.preset = preset
+        self.frames_written = 0
+        self.audio_mode: str | None = None
+        self._proc: subprocess.Popen | None = None
+        self._stderr: _StderrTail | None = None
+        self._temps: list[str] = []
+        # Even sizes for yuv420p: odd ones get one edge-replicated row/column.
+        self._enc_w = self.width + (self.width % 2)
+        self._enc_h = self.height + (self.height % 2)
+
+    # -- temp files -------------------------------------------------------------------------------
+    def _temp_name(self) -> str:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix or '.mp4'}",
+                                    dir=self.path.parent)
+        os.close(fd)
+        self._temps.append(name)
+        return name
+
+    def _start(self) -> None:
+        self._video_tmp = self._temp_name()
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self._enc_w}x{self._enc_h}",
+               "-framerate", _fps_arg(self.fps), "-i", "-",
+               "-an", "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
+               "-pix_fmt", "yuv420p", "-movflags", "+faststart", self._video_tmp]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, start_new_session=True)
+        self._stderr = _StderrTail(self._proc.stderr)
+        self._stderr.start()
+
+    # -- public API --------------------------------------------------------------------------------
+    def write(self, frames: np.ndarray) -> None:
+        """Append uint8 frames [b,H,W,3] (or one [H,W,3]) of the size given at construction."""
+        frames = np.asarray(frames)
+        if frames.ndim == 3:
+            frames = frames[None]
+        if frames.dtype != np.uint8:
+            raise TypeError(f"VideoWriter.write wants uint8 frames, got {frames.dtype}")
+        if frames.shape[1:] != (self.height, self.width, 3):
+            raise ValueError(f"frame shape {frames.shape[1:]} != {(self.height, self.width, 3)}")
+        if len(frames) == 0:
+            return
+        if self._enc_w != self.width or self._enc_h != self.height:
+            frames = np.pad(frames, ((0, 0), (0, self._enc_h - self.height), (0, self._enc_w - self.width),
+                                     (0, 0)), mode="edge")
+        if self._proc is None:
+            self._start()
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(frames).tobytes())
+        except (BrokenPipeError, OSError):
+            self._proc.wait()
+            raise VideoError(f"video encoder stopped: {self._stderr.last}") from None
+        self.frames_written += len(frames)
+
+    def close(self) -> Path:
+        """Finish encoding, add audio, and move the file into place. Returns the final path."""
+        try:
+            return self._finish()
+        except BaseException:
+            self.abort()
+            raise
+
+    def _finish(self) -> Path:
+        if self._proc is None:
+            raise VideoError("no frames were written; nothing to save")
+        self._proc.stdin.close()
+        rc = self._proc.wait()
+        self._stderr.join(timeout=5)
+        if rc != 0:
+            raise VideoError(f"video encoder failed (exit {rc}): {self._stderr.last}")
+        final_tmp = self._video_tmp
+        if self.audio_source:
+            muxed = self._temp_name()
+            self.audio_mode = mux_audio(self._video_tmp, self.audio_source, muxed, start=self.audio_start,
+                                        duration=self.frames_written / self.fps)
+            final_tmp = muxed
+        self._commit(final_tmp)
+        self._cleanup()
+        return self.path
+
+    def abort(self) -> None:
+        """Stop the encoder and delete every temporary file (the final path is never touched)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._cleanup()
+
+    def _commit(self, tmp: str) -> None:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the result normal permissions
+        if self.overwrite:
+            os.replace(tmp, self.path)
+            return
+        try:
+            os.link(tmp, self.path)  # atomic and refuses to replace a file that appeared meanwhile
+        except FileExistsError:
+            raise InputError(f"output file already exists: {self.path} (pass --overwrite to replace it)") from None
+        except OSError:
+            if self.path.exists():
+                raise InputError(f"output file already exists: {self.path} (pass --overwrite to replace it)"
+                                 ) from None
+            os.replace(tmp, self.path)
+
+    def _cleanup(self) -> None:
+        for name in self._temps:
+            try:
+                os.unlink(name)
+            except FileNotFoundError:
+                pass
+        self._temps = []
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+_DURATION_RE = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
+
+
+def probe(path: str | os.PathLike) -> dict:
+    """Streams of a media file as ffmpeg reports them (for tests and checks): size, fps, audio codec."""
+    res = _run_ffmpeg(["-i", os.fspath(path)])
+    text = res.stderr.decode(errors="replace")
+    out: dict = {"video": None, "audio": None, "duration": None}
+    m = _DURATION_RE.search(text)
+    if m:
+        out["duration"] = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+    for line in text.splitlines():
+        if "Stream #" in line and "Video:" in line and out["video"] is None:
+            size = re.search(r",\s*(\d+)x(\d+)", line)
+            fps = re.search(r"([\d.]+) fps", line)
+            out["video"] = {
+                "codec": line.split("Video:", 1)[1].split()[0].strip(","),
+                "size": (int(size.group(1)), int(size.group(2))) if size else None,
+                "fps": float(fps.group(1)) if fps else None,
+            }
+        if "Stream #" in line and "Audio:" in line and out["audio"] is None:
+            out["audio"] = {"codec": line.split("Audio:", 1)[1].split()[0].strip(",")}
+    return out
