@@ -1,0 +1,171 @@
+"""Detection wiring: face-alignment's real S3FD network with generated weights, stand-ins, boxes by hand."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from face_alignment.detection.sfd.net_s3fd import s3fd
+from faces_helpers import PAINTING, PAINTING_BOXES, HandBoxDetector, read_rgb
+
+from fom_pipeline.errors import CheckpointError, InputError, WeightsMissingError
+from fom_pipeline.faces import (
+    FaceDetector,
+    FaceNotFoundError,
+    NoFaceError,
+    detect_faces,
+    detect_faces_batch,
+    load_face_detector,
+    make_faces,
+    parse_boxes,
+)
+
+FIRE_STRIDE = 16  # the conv5_3 head: anchors every 16 px, 64 px wide
+FIRE_SIZE = 64
+
+
+def s3fd_weights(seed: int = 0) -> dict:
+    """Seeded random S3FD backbone; heads set so only the conv5_3 level fires, with zero box offsets.
+
+    Every detection is then exactly a conv5_3 anchor: centre (8 + 16 i, 8 + 16 j), 64x64, score ~1
+    - known numbers that prove boxes come back in image pixels.
+    """
+    torch.manual_seed(seed)
+    net = s3fd()
+    state = net.state_dict()
+    for name, value in state.items():
+        if "mbox" in name:
+            value.zero_()
+        elif name.endswith("weight") and value.ndim == 4:
+            value.normal_(0, 0.02)
+        else:
+            value.uniform_(0, 0.1)
+    for name, value in state.items():
+        if "mbox_conf.bias" in name:
+            value.fill_(-10.0)
+            value[0] = 10.0  # background wins everywhere ...
+    state["conv5_3_norm_mbox_conf.bias"][:] = torch.tensor([-10.0, 10.0])  # ... but on conv5_3
+    return state
+
+
+@pytest.fixture(scope="module")
+def sfd_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sfd") / "s3fd-619a316812.pth"
+    torch.save(s3fd_weights(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def sfd_detector(sfd_path):
+    return load_face_detector(weights_path=sfd_path, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def small_painting():
+    return cv2.resize(read_rgb(PAINTING), (192, 144), interpolation=cv2.INTER_AREA)
+
+
+def test_s3fd_state_dict_keys_are_face_alignments():
+    keys = set(s3fd().state_dict())
+    assert {"conv1_1.weight", "fc7.weight", "conv3_3_norm.weight", "conv7_2_mbox_loc.bias"} <= keys
+    assert keys == set(s3fd_weights())
+
+
+def test_real_s3fd_network_with_generated_weights(sfd_detector, small_painting):
+    detector = sfd_detector
+    assert isinstance(detector, FaceDetector) and detector.backend == "sfd"
+    assert type(detector.backend_detector).__name__ == "SFDDetector"
+    found = detector.detect(small_painting[None])
+    assert isinstance(found, list) and len(found) == 1 and found[0]
+    for det in found[0]:
+        assert isinstance(det, tuple) and len(det) == 5
+        assert all(isinstance(v, float) for v in det)
+        x1, y1, x2, y2, score = det
+        assert x2 - x1 == pytest.approx(FIRE_SIZE, abs=1e-3) and y2 - y1 == pytest.approx(FIRE_SIZE, abs=1e-3)
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        assert (cx - 8) % FIRE_STRIDE == pytest.approx(0, abs=1e-3)
+        assert (cy - 8) % FIRE_STRIDE == pytest.approx(0, abs=1e-3)
+        assert 0 <= cx < 192 and 0 <= cy < 144
+        assert score > 0.99
+    # Batches: the same image twice gives the same boxes twice; [H,W,3] alone works too.
+    twice = detector.detect(np.stack([small_painting, small_painting]), batch_size=2)
+    assert twice[0] == twice[1] == found[0]
+    assert detector.detect(small_painting) == found
+    # detect_faces filters, de-duplicates (face-alignment's NMS already ran) and orders left to right
+    faces = detect_faces(detector, small_painting, threshold=0.5)
+    centres = [(b[0] + b[2]) / 2 for b, _ in faces]
+    assert centres == sorted(centres) and len(faces) == len(found[0])
+    records = make_faces(small_painting.shape[:2], [b for b, _ in faces], [s for _, s in faces], size=256)
+    assert all(r.score > 0.99 for r in records)
+    per_frame = detect_faces_batch(detector, np.stack([small_painting] * 2), batch_size=2)
+    assert len(per_frame) == 2 and per_frame[0] == per_frame[1]
+
+
+def test_no_face_is_a_clear_error_or_empty(sfd_detector, small_painting):
+    detector = sfd_detector
+    with pytest.raises(NoFaceError, match="no face found .* give the faces by hand"):
+        detect_faces(detector, small_painting, min_size=500)
+    assert detect_faces(detector, small_painting, min_size=500, allow_empty=True) == []
+    assert FaceNotFoundError is NoFaceError and issubclass(NoFaceError, InputError)
+
+
+def test_hand_boxes_and_stand_in_detector_on_the_painting():
+    painting = read_rgb(PAINTING)
+    text = "; ".join(",".join(f"{v:g}" for v in box) for box in PAINTING_BOXES)
+    boxes = parse_boxes(text)
+    assert boxes == PAINTING_BOXES
+    # Stand-in with the same .detect interface, boxes shuffled and one duplicate added.
+    shuffled = [PAINTING_BOXES[i] for i in (3, 0, 4, 2, 1)] + [(200, 185, 305, 295)]
+    faces = detect_faces(HandBoxDetector(shuffled), painting)
+    assert [b for b, _ in faces] == PAINTING_BOXES
+    largest = detect_faces(HandBoxDetector(shuffled), painting, order="largest", max_faces=2)
+    assert [b for b, _ in largest] == [PAINTING_BOXES[0], PAINTING_BOXES[1]]
+
+
+def test_parse_boxes_errors():
+    assert parse_boxes("1,2,3,4\n5.5, 6, 7e1, 8;") == [(1, 2, 3, 4), (5.5, 6, 70, 8)]
+    for bad, msg in [
+        ("", "no boxes"),
+        ("1,2,3", "not x1,y1,x2,y2"),
+        ("a,b,c,d", "not x1"),
+        ("5,5,1,9", "empty"),
+    ]:
+        with pytest.raises(InputError, match=msg):
+            parse_boxes(bad)
+
+
+def test_missing_and_broken_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("FOM_ALLOW_DOWNLOAD", "0")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(WeightsMissingError) as info:
+        load_face_detector(models_dir=tmp_path)
+    message = str(info.value)
+    assert "s3fd-619a316812.pth" in message and str(tmp_path / "face_detection") in message
+    assert "https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth" in message
+    with pytest.raises(WeightsMissingError, match="not found"):
+        load_face_detector(weights_path=tmp_path / "nope.pth")
+    broken = tmp_path / "broken.pth"
+    torch.save({"conv1_1.weight": torch.zeros(1)}, broken)
+    with pytest.raises(CheckpointError, match="not usable S3FD weights"):
+        load_face_detector(weights_path=broken)
+    with pytest.raises(WeightsMissingError, match="blazeface.pth"):
+        load_face_detector("blazeface", models_dir=tmp_path)
+    with pytest.raises(InputError, match="unknown"):
+        load_face_detector("dlib")
+
+
+def test_weights_found_in_models_folder(tmp_path, monkeypatch, sfd_path):
+    monkeypatch.setenv("FOM_ALLOW_DOWNLOAD", "0")
+    (tmp_path / "face_detection").mkdir()
+    (tmp_path / "face_detection" / "s3fd-619a316812.pth").write_bytes(sfd_path.read_bytes())
+    detector = load_face_detector(models_dir=tmp_path)
+    assert detector.weights_path == tmp_path / "face_detection" / "s3fd-619a316812.pth"
+
+
+def test_detector_input_errors(sfd_detector):
+    detector = sfd_detector
+    with pytest.raises(InputError, match="RGBA"):
+        detector.detect(np.zeros((1, 64, 64, 4), np.float32))
+    with pytest.raises(InputError, match="16x16"):
+        detect_faces(detector, np.zeros((16, 16, 3), np.float32))
