@@ -31,9 +31,10 @@ class MobileUpBlock2d(nn.Module):
 
     def __init__(self, in_features: int, out_features: int):
         super().__init__()
+        # declared in PaddleGAN's order, so state dicts list keys the same way
         self.conv = nn.Conv2d(in_features, in_features, 3, padding=1, groups=in_features, bias=False)
-        self.norm = nn.BatchNorm2d(in_features)
         self.conv1 = nn.Conv2d(in_features, out_features, 1, bias=False)
+        self.norm = nn.BatchNorm2d(in_features)
         self.norm1 = nn.BatchNorm2d(out_features)
 
     def forward(self, x):
