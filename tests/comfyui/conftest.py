@@ -4,13 +4,15 @@ custom_nodes/), a generated FOMM checkpoint in its models/fom/, and headless Deb
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
+import assets
 import pytest
-from comfy_host import ARTIFACTS, ComfyServer, free_port
+from comfy_host import ARTIFACTS, ComfyServer, free_port, shared_dir
 
-CHECKPOINT_NAME = "fom_test_tiny.safetensors"
+CLIP_FRAMES = 6  # driving clips are cut to this many frames so every workflow runs in seconds
 
 
 def pytest_collection_modifyitems(items):
@@ -33,14 +35,33 @@ def comfy_server(tmp_path_factory) -> ComfyServer:
 
 
 @pytest.fixture(scope="session")
-def fom_checkpoint(comfy_server) -> str:
-    """A small random FOMM checkpoint in <base>/models/fom/; returns the name the loader lists."""
-    from fom_pipeline.testing import random_model
-
-    path = comfy_server.base_dir / "models" / "fom" / CHECKPOINT_NAME
-    if not path.exists():
-        random_model(seed=0, image_size=256).save(path)
-    return CHECKPOINT_NAME
+def comfy_env(comfy_server) -> ComfyServer:
+    """The server with everything the saved workflows name: a generated FOMM checkpoint, generated
+    S3FD weights, the photos and short driving clips (cut from ../shared/media) in its input/."""
+    base = comfy_server.base_dir
+    ckpt = base / "models" / "fom" / assets.CHECKPOINT
+    if not ckpt.exists():
+        assets.write_fomm_checkpoint(ckpt)
+    sfd = base / "models" / "face_detection" / assets.SFD_WEIGHTS
+    if not sfd.exists():
+        assets.write_sfd_weights(sfd)
+    media = shared_dir() / "media"
+    if not media.is_dir():
+        raise RuntimeError(f"shared media not found at {media}; set FOM_SHARED_DIR to the shared folder")
+    inp = base / "input"
+    for photo in (assets.PHOTO_MULTI, assets.PHOTO_FACE):
+        if not (inp / photo).exists():
+            shutil.copy(media / photo, inp / photo)
+    clips = {
+        assets.DRIVER_CROPPED: dict(src=assets.DRIVER_CROPPED, frames=CLIP_FRAMES, audio=True),
+        assets.DRIVER_CROPPED_2: dict(src=assets.DRIVER_CROPPED, frames=CLIP_FRAMES, start_frame=300, hflip=True),
+        assets.DRIVER_HEAD: dict(src=assets.DRIVER_HEAD, frames=CLIP_FRAMES - 1),
+    }
+    for name, spec in clips.items():
+        if not (inp / name).exists():
+            src = media / spec.pop("src")
+            assets.make_clip(src, inp / name, **spec)
+    return comfy_server
 
 
 @pytest.fixture(scope="session")

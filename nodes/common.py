@@ -1,0 +1,108 @@
+"""Shared helpers for the adapters: ComfyUI <-> engine conversions, progress, cancellation, errors."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import comfy.model_management
+import comfy.utils
+import folder_paths
+import numpy as np
+import torch
+
+PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CATEGORY = "FOM"
+FOLDER_EXTENSIONS = {
+    "fom": {".tar", ".pth", ".pdparams", ".safetensors", ".ckpt"},
+    "face_detection": {".pth", ".npy", ".pt", ".safetensors"},
+}
+
+
+class FOMNodeError(RuntimeError):
+    """A user-fixable problem reported by the engine, shown in ComfyUI as the node's error."""
+
+
+def register_model_folders() -> None:
+    """Search ComfyUI/models/<name>/ first, then this pack's models/<name>/ for each model kind."""
+    for name, exts in FOLDER_EXTENSIONS.items():
+        folder_paths.add_model_folder_path(name, os.path.join(folder_paths.models_dir, name), is_default=True)
+        folder_paths.add_model_folder_path(name, os.path.join(PACK_DIR, "models", name))
+        found = folder_paths.folder_names_and_paths[name][1]
+        if isinstance(found, set):
+            found.update(exts)
+        else:
+            folder_paths.folder_names_and_paths[name] = (folder_paths.folder_names_and_paths[name][0], set(exts))
+
+
+@contextlib.contextmanager
+def engine_errors(node: str):
+    """Turn the engine's FOMError into a one-line node error (no engine stack)."""
+    from fom_pipeline.errors import FOMError
+
+    try:
+        yield
+    except FOMError as exc:
+        raise FOMNodeError(f"{node}: {exc}") from None
+
+
+def progress_callback(total: int, node_total: int | None = None, offset: int = 0):
+    """A ``progress(done, total)`` for the engine that moves ComfyUI's bar and honours Cancel.
+
+    ``offset``/``node_total`` let several engine calls (one per face) share one bar.
+    """
+    bar = comfy.utils.ProgressBar(node_total or total)
+
+    def progress(done: int, _total: int, _offset: int = offset) -> None:
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        bar.update_absolute(_offset + done)
+
+    progress.bar = bar
+    return progress
+
+
+def check_interrupt() -> None:
+    comfy.model_management.throw_exception_if_processing_interrupted()
+
+
+def comfy_device(choice: str) -> str:
+    """"auto" follows ComfyUI's model management (so --cpu is honoured); otherwise the user's choice."""
+    if choice == "auto":
+        return comfy.model_management.get_torch_device().type
+    return choice
+
+
+def to_numpy(images: torch.Tensor) -> np.ndarray:
+    """ComfyUI IMAGE [B,H,W,C] -> float32 numpy [B,H,W,3]."""
+    arr = images.detach().cpu().float().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    return np.ascontiguousarray(arr[..., :3], dtype=np.float32)
+
+
+def to_image(array) -> torch.Tensor:
+    """float32 [B,H,W,3] numpy/tensor -> ComfyUI IMAGE (CPU float32 tensor, clamped to [0, 1])."""
+    t = array if isinstance(array, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(array))
+    return t.detach().to("cpu", torch.float32).clamp_(0.0, 1.0)
+
+
+def parse_indices(text: str, count: int) -> list[int]:
+    """"1,3,5-7" (1-based, as numbered in the preview) -> 0-based indices, checked against ``count``."""
+    out: list[int] = []
+    for part in str(text).replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part[1:]:
+                a, b = part.split("-", 1) if not part.startswith("-") else (part, part)
+                first, last = int(a), int(b)
+                out.extend(range(first, last + 1))
+            else:
+                out.append(int(part))
+        except ValueError:
+            raise FOMNodeError(f"face index {part!r} is not a number; write indices like 1,3 or 2-4") from None
+    if not out:
+        raise FOMNodeError("no face indices given; write indices like 1,3 or 2-4 (numbered as in the preview)")
+    bad = [i for i in out if not 1 <= i <= count]
+    if bad:
+        raise FOMNodeError(f"face index {bad[0]} is out of range; there are {count} faces (numbered 1..{count})")
+    return [i - 1 for i in out]

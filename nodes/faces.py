@@ -1,0 +1,200 @@
+"""Face nodes: detect faces or take boxes by hand, pick groups of faces, crop the driving video."""
+
+from __future__ import annotations
+
+import numpy as np
+from comfy_api.v0_0_2 import io
+
+from .common import (
+    CATEGORY,
+    FOMNodeError,
+    check_interrupt,
+    engine_errors,
+    parse_indices,
+    progress_callback,
+    to_image,
+    to_numpy,
+)
+from .draw import draw_faces
+from .types import FaceSet, FOMFaceDetectorType, FOMFacesType
+
+ORDERS = ["left_to_right", "largest", "top_to_bottom"]
+CROP_MODES = ["square", "paddlegan"]
+
+
+def _crop_inputs() -> list:
+    return [
+        io.Combo.Input("crop_mode", options=CROP_MODES, default="square",
+                       tooltip="square: a square window crop_scale x the face box, centred (FOMM style). "
+                               "paddlegan: PaddleGAN's window (the seed's crop)."),
+        io.Float.Input("crop_scale", default=2.0, min=1.0, max=4.0, step=0.05,
+                       tooltip="Square window side as a multiple of the face box (square mode only)."),
+        io.Int.Input("size", default=256, min=64, max=1024, step=64,
+                     tooltip="Crop side in pixels; use the model's size (256 for vox-256, 512 for 512 models)."),
+    ]
+
+
+def _faces_outputs() -> list:
+    return [
+        FOMFacesType.Output(display_name="faces", tooltip="The faces (boxes and crop windows)."),
+        io.Image.Output(display_name="crops", tooltip="The face crops, one image per face, in face order."),
+        io.Image.Output(display_name="preview", tooltip="The picture with each face's box and number."),
+    ]
+
+
+def _first_image(image) -> np.ndarray:
+    arr = to_numpy(image)
+    return arr[0] if arr.ndim == 4 else arr
+
+
+def _face_set(node: str, image: np.ndarray, boxes, scores, crop_mode, crop_scale, size) -> io.NodeOutput:
+    from fom_pipeline.faces import crop_faces, make_faces
+
+    with engine_errors(node):
+        records = make_faces(image.shape[:2], boxes, scores, crop_mode=crop_mode, crop_scale=crop_scale, size=size)
+        crops = to_image(crop_faces(image, records))
+    preview = to_image(draw_faces(image, records)[None])
+    return io.NodeOutput(FaceSet(records, crops), crops, preview)
+
+
+class FOMDetectFaces(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="FOMDetectFaces",
+            display_name="FOM Detect Faces",
+            category=CATEGORY,
+            description="Find the faces in a picture (the first image of the batch) and crop each one the way "
+                        "the model expects. The preview numbers the faces for FOM Select Faces.",
+            inputs=[
+                FOMFaceDetectorType.Input("detector", tooltip="From FOM Load Face Detector."),
+                io.Image.Input("image", tooltip="The picture whose faces will be animated."),
+                io.Float.Input("threshold", default=0.5, min=0.0, max=1.0, step=0.01,
+                               tooltip="Minimum detector score for a face."),
+                io.Int.Input("max_faces", default=0, min=0, max=256,
+                             tooltip="Keep at most this many faces (after ordering); 0 keeps all."),
+                io.Combo.Input("order", options=ORDERS, default="left_to_right",
+                               tooltip="How faces are numbered: left to right, largest first, or top to bottom."),
+                *_crop_inputs(),
+            ],
+            outputs=_faces_outputs(),
+        )
+
+    @classmethod
+    def execute(cls, detector, image, threshold, max_faces, order, crop_mode, crop_scale, size) -> io.NodeOutput:
+        from fom_pipeline.faces import detect_faces
+
+        img = _first_image(image)
+        check_interrupt()
+        with engine_errors("FOMDetectFaces"):
+            found = detect_faces(detector, img, threshold=threshold, max_faces=max_faces, order=order)
+        boxes = [box for box, _ in found]
+        scores = [score for _, score in found]
+        return _face_set("FOMDetectFaces", img, boxes, scores, crop_mode, crop_scale, size)
+
+
+class FOMFacesFromBoxes(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="FOMFacesFromBoxes",
+            display_name="FOM Faces From Boxes",
+            category=CATEGORY,
+            description="Faces from boxes typed by hand (no detector, no detector weights needed). Same syntax "
+                        "as the command line's --faces.",
+            inputs=[
+                io.Image.Input("image", tooltip="The picture whose faces will be animated."),
+                io.String.Input("boxes", default="0,0,256,256", multiline=False,
+                                tooltip="Face boxes in image pixels: x1,y1,x2,y2;x1,y1,x2,y2;..."),
+                *_crop_inputs(),
+            ],
+            outputs=_faces_outputs(),
+        )
+
+    @classmethod
+    def execute(cls, image, boxes, crop_mode, crop_scale, size) -> io.NodeOutput:
+        from fom_pipeline.faces import parse_boxes
+
+        img = _first_image(image)
+        with engine_errors("FOMFacesFromBoxes"):
+            parsed = parse_boxes(boxes)
+        return _face_set("FOMFacesFromBoxes", img, parsed, None, crop_mode, crop_scale, size)
+
+
+class FOMSelectFaces(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="FOMSelectFaces",
+            display_name="FOM Select Faces",
+            category=CATEGORY,
+            description="Keep some of the faces, by number (as in the preview), so groups of faces can follow "
+                        "different driving videos.",
+            inputs=[
+                FOMFacesType.Input("faces", tooltip="From FOM Detect Faces or FOM Faces From Boxes."),
+                io.String.Input("indices", default="1",
+                                tooltip="Face numbers to keep, 1-based as in the preview: e.g. 1,3 or 2-4."),
+            ],
+            outputs=[
+                FOMFacesType.Output(display_name="faces", tooltip="The kept faces, in the order given."),
+                io.Image.Output(display_name="crops", tooltip="The kept faces' crops."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, faces: FaceSet, indices) -> io.NodeOutput:
+        keep = parse_indices(indices, len(faces))
+        picked = FaceSet([faces.records[i] for i in keep], faces.crops[keep])
+        return io.NodeOutput(picked, picked.crops)
+
+
+class FOMCropDrivingVideo(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="FOMCropDrivingVideo",
+            display_name="FOM Crop Driving Video",
+            category=CATEGORY,
+            description="Cut one fixed square window around the face out of every driving frame and resize it "
+                        "to the model size. The window comes from a box typed by hand, or from a detector run on "
+                        "the frames (the union of the face boxes, enlarged by scale).",
+            inputs=[
+                io.Image.Input("images", tooltip="Driving video frames (from Get Video Components)."),
+                io.Int.Input("size", default=256, min=64, max=1024, step=64,
+                             tooltip="Output crop side in pixels: the model's size."),
+                io.Float.Input("scale", default=1.8, min=1.0, max=4.0, step=0.05,
+                               tooltip="Window side as a multiple of the face boxes' union (detector mode)."),
+                io.String.Input("box", default="",
+                                tooltip="Optional window x1,y1,x2,y2 in frame pixels, used as is; leave empty "
+                                        "to find the face with the detector."),
+                io.Int.Input("detect_every", default=5, min=1, max=1000,
+                             tooltip="Run the detector on every n-th frame (detector mode)."),
+                FOMFaceDetectorType.Input("detector", optional=True,
+                                          tooltip="Face detector used when no box is typed."),
+            ],
+            outputs=[io.Image.Output(display_name="crops", tooltip="The driving frames cropped, [T,size,size,3].")],
+        )
+
+    @classmethod
+    def execute(cls, images, size, scale, box, detect_every, detector=None) -> io.NodeOutput:
+        from fom_pipeline.faces import crop_driving_frames, detect_faces_batch, driving_window, parse_boxes
+
+        frames = to_numpy(images)
+        with engine_errors("FOMCropDrivingVideo"):
+            if box.strip():
+                parsed = parse_boxes(box)
+                if len(parsed) != 1:
+                    raise FOMNodeError(f"FOMCropDrivingVideo: give one window box, got {len(parsed)}")
+                window = tuple(int(round(v)) for v in parsed[0])
+            elif detector is not None:
+                picked = frames[:: int(detect_every)]
+                progress = progress_callback(len(picked))
+                per_frame = []
+                for start in range(0, len(picked), 4):
+                    per_frame += detect_faces_batch(detector, picked[start:start + 4])
+                    progress(min(start + 4, len(picked)), len(picked))
+                window = driving_window([[b for b, _ in faces] for faces in per_frame], frames.shape[1:3], scale)
+            else:
+                raise FOMNodeError("FOMCropDrivingVideo: type a window box x1,y1,x2,y2 or connect a face detector")
+            crops = crop_driving_frames(frames, window, size)
+        return io.NodeOutput(to_image(crops))
