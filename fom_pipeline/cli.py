@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FOMError, InputError
+from .errors import FOMError, InputError, WeightsMissingError
 
 log = logging.getLogger("fom_pipeline")
 
@@ -188,7 +188,16 @@ def resolve_device(text: str, cpu: bool = False) -> str:
     """Check a --device value against what this machine has (the engine's rules); --cpu wins."""
     from .model import resolve_device as engine_resolve
 
-    return "cpu" if cpu else str(engine_resolve((text or "auto").strip()))
+    if cpu:
+        return "cpu"
+    device = engine_resolve((text or "auto").strip())
+    if device.type == "cuda" and device.index is not None:
+        import torch
+
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            raise InputError(f"device '{text}': only {count} CUDA GPU(s) here, cuda:0 to cuda:{count - 1}")
+    return str(device)
 
 
 def resolve_weights(args: argparse.Namespace, progress: bool) -> Path:
@@ -208,7 +217,11 @@ def resolve_weights(args: argparse.Namespace, progress: bool) -> Path:
     found = weights.find_weights(converted) or weights.find_weights(info.filename)
     if found is not None:
         return found
-    return weights.ensure_weights(key, progress=progress)
+    try:
+        return weights.ensure_weights(key, progress=progress)
+    except WeightsMissingError as err:
+        dest = weights.models_dir() / info.subdir / info.filename
+        raise WeightsMissingError(f"{str(err).rstrip('.')} (save it as {dest}), or pass --weight_path FILE") from None
 
 
 def _output_path(args: argparse.Namespace) -> Path:
@@ -361,7 +374,12 @@ def run(args: argparse.Namespace) -> Summary:
     from .video import VideoWriter, read_video_meta
 
     meta = read_video_meta(args.driving_video)
+    if args.start and meta.duration and args.start >= meta.duration:
+        raise InputError(f"--start {args.start:g} s is past the end of the driving video ({meta.duration:g} s)")
     limit = _frame_limit(args, meta.fps)
+    expected = min(v for v in (limit, meta.frame_count - int(round(args.start * meta.fps))) if v is not None)
+    if args.best_frame is not None and expected > 0 and args.best_frame >= expected:
+        raise InputError(f"--best_frame {args.best_frame} is past the end of the clip ({expected} frames)")
     if args.faces is not None:
         from .faces import parse_boxes
 
@@ -380,7 +398,11 @@ def run(args: argparse.Namespace) -> Summary:
 
     detector = None
     if args.faces is None or args.crop_driving:
-        detector = F.load_face_detector(backend=args.face_detector, device=device)
+        try:
+            detector = F.load_face_detector(backend=args.face_detector, device=device)
+        except WeightsMissingError as err:
+            hint = "" if args.crop_driving else "; or give the faces by hand with --faces x1,y1,x2,y2"
+            raise WeightsMissingError(f"{str(err).rstrip('.')}{hint}") from None
     boxes, scores = _pick_faces(args, image, detector, bars)
     records = F.make_faces(image.shape[:2], boxes, scores, crop_mode=args.crop_mode, size=size)
     crops = F.crop_faces(image, records)
