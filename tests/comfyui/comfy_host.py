@@ -136,7 +136,10 @@ class ComfyServer:
         if r.status_code == 400:
             raise PromptError(r.json())
         r.raise_for_status()
-        return r.json()["prompt_id"]
+        body = r.json()
+        if body.get("node_errors"):  # ComfyUI still queues the outputs that validated; tests want none
+            raise PromptError(body)
+        return body["prompt_id"]
 
     def history(self, prompt_id: str) -> dict | None:
         return self.get_json(f"/history/{prompt_id}").get(prompt_id)

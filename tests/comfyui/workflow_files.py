@@ -1,0 +1,28 @@
+"""The saved workflows, loaded for tests (API and UI format)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from comfy_host import REPO
+
+WORKFLOWS = ["multi_face_animation", "single_face", "faces_by_hand_two_drivers"]
+
+
+def api(name: str) -> dict:
+    return json.loads((REPO / "workflows" / "api" / f"{name}.json").read_text())
+
+
+def ui(name: str) -> dict:
+    return json.loads((REPO / "workflows" / f"{name}.json").read_text())
+
+
+def with_inputs(prompt: dict, class_type: str, **inputs) -> dict:
+    """A copy of ``prompt`` with ``inputs`` set on every node of ``class_type``."""
+    out = copy.deepcopy(prompt)
+    hits = [node for node in out.values() if node["class_type"] == class_type]
+    assert hits, class_type
+    for node in hits:
+        node["inputs"].update(inputs)
+    return out
