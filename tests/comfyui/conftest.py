@@ -80,9 +80,10 @@ def browser():
 @pytest.fixture
 def editor_page(browser, comfy_server):
     """A fresh page with the ComfyUI editor loaded and its first-run tour marked done."""
-    comfy_server.session.post(comfy_server.url + "/settings/Comfy.TutorialCompleted", json=True,
-                              timeout=10).raise_for_status()
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    for key, value in (("Comfy.TutorialCompleted", True),
+                       ("LiteGraph.Canvas.MinFontSizeForLOD", 1)):  # keep widget text readable when zoomed out
+        comfy_server.session.post(f"{comfy_server.url}/settings/{key}", json=value, timeout=10).raise_for_status()
+    context = browser.new_context(viewport={"width": 2200, "height": 1300})
     page = context.new_page()
     console: list[str] = []
     page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
