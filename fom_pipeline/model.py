@@ -14,7 +14,13 @@ import cv2
 import numpy as np
 import torch
 
-from .checkpoints import Checkpoint, guess_image_size, networks_from_checkpoint, read_checkpoint, save_safetensors
+from .checkpoints import (
+    Checkpoint,
+    guess_image_size,
+    networks_from_checkpoint,
+    read_checkpoint,
+    save_safetensors,
+)
 from .errors import InputError
 from .keypoints import Keypoints, find_best_frame, normalize_keypoints
 

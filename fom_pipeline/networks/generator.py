@@ -7,7 +7,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import DownBlock2d, ResBlock2d, SameBlock2d, UpBlock2d, identity_blend_weight, make_coordinate_grid
+from .blocks import (
+    DownBlock2d,
+    ResBlock2d,
+    SameBlock2d,
+    UpBlock2d,
+    identity_blend_weight,
+    make_coordinate_grid,
+)
 from .dense_motion import DenseMotionNetwork, sample_shared_input
 from .mobile import MobileDownBlock2d, MobileResBlock2d, MobileUpBlock2d, three_conv_head
 
