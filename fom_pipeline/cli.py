@@ -337,8 +337,9 @@ def _to_model_frames(chunk: np.ndarray, size: int, window) -> np.ndarray:
 
     from . import faces as F
 
-    if window is not None:
-        return F.crop_driving_frames(chunk, window, size)
+    if window is not None:  # a few frames at a time: full-size float frames are large
+        return np.concatenate([F.crop_driving_frames(chunk[i : i + 4], window, size)
+                               for i in range(0, len(chunk), 4)])
     if chunk.shape[1:3] != (size, size):
         interp = cv2.INTER_AREA if chunk.shape[1] > size or chunk.shape[2] > size else cv2.INTER_LINEAR
         chunk = np.stack([cv2.resize(frame, (size, size), interpolation=interp) for frame in chunk])
@@ -358,9 +359,13 @@ def _driving_keypoints(args, model, meta, window, limit, bars: _Bars):
     return type(parts[0]).cat(parts)
 
 
-def _to_uint8(frames) -> np.ndarray:
-    frames = frames.detach().cpu().numpy() if hasattr(frames, "detach") else np.asarray(frames)
-    return np.clip(frames * 255.0 + 0.5, 0, 255).astype(np.uint8)
+def _to_uint8(frames: np.ndarray) -> np.ndarray:
+    """float [0,1] -> rounded uint8, in place (a batch of full-size frames is large)."""
+    frames = np.asarray(frames, dtype=np.float32)
+    np.multiply(frames, 255.0, out=frames)
+    np.add(frames, 0.5, out=frames)
+    np.clip(frames, 0.0, 255.0, out=frames)
+    return frames.astype(np.uint8)
 
 
 def run(args: argparse.Namespace) -> Summary:
@@ -380,10 +385,10 @@ def run(args: argparse.Namespace) -> Summary:
     expected = min(v for v in (limit, meta.frame_count - int(round(args.start * meta.fps))) if v is not None)
     if args.best_frame is not None and expected > 0 and args.best_frame >= expected:
         raise InputError(f"--best_frame {args.best_frame} is past the end of the clip ({expected} frames)")
-    if args.faces is not None:
-        from .faces import parse_boxes
+    if args.faces is not None:  # bad boxes fail here, before any network is loaded
+        from .faces import make_faces, parse_boxes
 
-        parse_boxes(args.faces)
+        make_faces(image.shape[:2], parse_boxes(args.faces), crop_mode=args.crop_mode)
     device = resolve_device(args.device, args.cpu)
 
     from . import faces as F

@@ -161,7 +161,7 @@ def test_one_face_keeps_audio_and_fps(tmp_path, media_dir, driver_with_audio, ti
     """A single face, a driver with sound: the slice's audio is muxed in, the fps kept."""
     res = cli("--source_image", media_dir / "fom_source_image.png", "--driving_video", driver_with_audio,
               "--weight_path", tiny_checkpoint, "--faces", SINGLE_FACE, "--relative", "--adapt_scale",
-              "--start", 0.5, "--max_frames", 12, "--batch_size", 6, "--output", tmp_path, "--quiet")
+              "--start", 0.5, "--duration", 0.4, "--batch_size", 6, "--output", tmp_path, "--quiet")
     assert res.returncode == 0, res.stderr
     assert "animated 1 face, 12 frames" in res.stdout and "audio copy" in res.stdout
     info = probe(tmp_path / "result.mp4")
