@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fused import can_upsample_conv, conv_bn, fast_path, upsample_conv_bn
+
 
 def make_coordinate_grid(height: int, width: int, device=None, dtype=torch.float32) -> torch.Tensor:
     """[H, W, 2] grid of (x, y) in [-1, 1], the coordinate system keypoints live in."""
@@ -38,6 +40,9 @@ class ResBlock2d(nn.Module):
         self.norm2 = nn.BatchNorm2d(in_features, affine=True)
 
     def forward(self, x):
+        if fast_path(self):  # norm2 folded into conv1
+            out = conv_bn(self.norm1(x).relu_(), self.conv1, self.norm2, relu=True)
+            return conv_bn(out, self.conv2).add_(x)
         out = self.conv1(F.relu(self.norm1(x)))
         out = self.conv2(F.relu(self.norm2(out)))
         return out + x
@@ -52,6 +57,10 @@ class UpBlock2d(nn.Module):
         self.norm = nn.BatchNorm2d(out_features, affine=True)
 
     def forward(self, x):
+        if fast_path(self):
+            if can_upsample_conv(self.conv):
+                return upsample_conv_bn(x, self.conv, self.norm, relu=True)
+            return conv_bn(F.interpolate(x, scale_factor=2), self.conv, self.norm, relu=True)
         out = F.interpolate(x, scale_factor=2)
         return F.relu(self.norm(self.conv(out)))
 
@@ -66,6 +75,8 @@ class DownBlock2d(nn.Module):
         self.pool = nn.AvgPool2d(kernel_size=(2, 2))
 
     def forward(self, x):
+        if fast_path(self):
+            return self.pool(conv_bn(x, self.conv, self.norm, relu=True))
         return self.pool(F.relu(self.norm(self.conv(x))))
 
 
@@ -78,6 +89,8 @@ class SameBlock2d(nn.Module):
         self.norm = nn.BatchNorm2d(out_features, affine=True)
 
     def forward(self, x):
+        if fast_path(self):
+            return conv_bn(x, self.conv, self.norm, relu=True)
         return F.relu(self.norm(self.conv(x)))
 
 

@@ -16,6 +16,7 @@ from .blocks import (
     make_coordinate_grid,
 )
 from .dense_motion import DenseMotionNetwork, sample_shared_input
+from .fused import fast_path
 from .mobile import MobileDownBlock2d, MobileResBlock2d, MobileUpBlock2d, three_conv_head
 
 OCCLUSION_BORDER = 5  # PaddleGAN's inference mode forces this many border pixels of the occlusion map to 1
@@ -97,8 +98,15 @@ class OcclusionAwareGenerator(nn.Module):
 
     def prepare_source(self, source_image: torch.Tensor, kp_source: dict, dtype=torch.float32) -> dict:
         """Encoder features and dense-motion inputs of one source image, reused for every frame."""
+        x = source_image.to(dtype)
+        if fast_path(self):
+            x = x.contiguous(memory_format=torch.channels_last)
+        # kept float32 and NCHW: the warp samples it in float32 (exact grids, and CPU bf16 grid_sample
+        # on channels-last input is unreliable); the result is cast to the network dtype afterwards
+        features = self.encode_source(x).float().contiguous()
         return {
-            "features": self.encode_source(source_image.to(dtype)),
+            "features": features,
+            "dtype": dtype,
             "motion": self.dense_motion_network.prepare_source(source_image.float(), kp_source),
             "image": source_image.float(),
         }
@@ -139,7 +147,7 @@ class OcclusionAwareGenerator(nn.Module):
 
     def generate(self, prepared: dict, kp_driving: dict, intermediates: bool = False) -> dict:
         """Frames [B, C, H, W] for a batch of driving keypoints against one prepared source."""
-        dtype = prepared["features"].dtype
+        dtype = prepared.get("dtype", prepared["features"].dtype)
         motion = self.dense_motion_network.forward_prepared(prepared["motion"], kp_driving, dtype)
         deformation = motion["deformation"]
         out = self.warp_shared(prepared["features"], deformation)
@@ -147,7 +155,9 @@ class OcclusionAwareGenerator(nn.Module):
         if "occlusion_map" in motion:
             out, occlusion = self._apply_occlusion(out, motion["occlusion_map"])
             result["occlusion_map"] = occlusion
-        result["prediction"] = self.decode(out)
+        if fast_path(self):
+            out = out.contiguous(memory_format=torch.channels_last)
+        result["prediction"] = self.decode(out.to(dtype))
         if intermediates:
             result["mask"] = motion["mask"]
             result["sparse_deformed"] = motion["sparse_deformed"]

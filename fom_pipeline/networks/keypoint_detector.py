@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import AntiAliasInterpolation2d, Hourglass, make_coordinate_grid
+from .fused import fast_path
 from .mobile import three_conv_head
 
 
@@ -60,8 +61,11 @@ class KPDetector(nn.Module):
         if self.scale_factor != 1:
             x = self.down(x)
         dtype = next(self.predictor.parameters()).dtype
-        features = self.predictor(x.to(dtype))
-        logits = self.kp(features).float()
+        x = x.to(dtype)
+        if fast_path(self):
+            x = x.contiguous(memory_format=torch.channels_last)
+        features = self.predictor(x)
+        logits = self.kp(features).float().contiguous()
         b, k, h, w = logits.shape
         heatmap = F.softmax(logits.view(b, k, -1) / self.temperature, dim=2).view(b, k, h, w)
         grid = make_coordinate_grid(h, w, heatmap.device)
