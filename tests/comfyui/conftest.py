@@ -81,9 +81,10 @@ def browser():
 def editor_page(browser, comfy_server):
     """A fresh page with the ComfyUI editor loaded and its first-run tour marked done."""
     for key, value in (("Comfy.TutorialCompleted", True),
+                       ("Comfy.Minimap.Visible", False),  # it would cover the screenshots' lower right
                        ("LiteGraph.Canvas.MinFontSizeForLOD", 1)):  # keep widget text readable when zoomed out
         comfy_server.session.post(f"{comfy_server.url}/settings/{key}", json=value, timeout=10).raise_for_status()
-    context = browser.new_context(viewport={"width": 2200, "height": 1300})
+    context = browser.new_context(viewport={"width": 2400, "height": 1400})
     page = context.new_page()
     console: list[str] = []
     page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))

@@ -7,7 +7,7 @@ import assets
 import pytest
 from comfy_host import PromptError, execution_error
 from conftest import CLIP_FRAMES
-from workflow_files import WORKFLOWS, api, with_inputs
+from workflow_files import WORKFLOWS, api, fast, with_inputs
 
 # name -> (frames, width, height, fps, audio)
 EXPECTED = {
@@ -28,7 +28,7 @@ def _video_output(server, entry: dict) -> dict:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("name", WORKFLOWS)
 def test_api_workflow_runs_and_writes_video(comfy_env, name):
-    entry = comfy_env.run(api(name), timeout=280)
+    entry = comfy_env.run(fast(name), timeout=280)
     assert entry["status"]["status_str"] == "success", execution_error(entry)
     path = comfy_env.output_path(_video_output(comfy_env, entry))
     assert path.is_file() and path.stat().st_size > 0
@@ -37,6 +37,18 @@ def test_api_workflow_runs_and_writes_video(comfy_env, name):
     assert (info["frames"], info["width"], info["height"]) == (frames, width, height), info
     assert info["fps"] == pytest.approx(fps, rel=1e-3)
     assert info["audio"] is audio
+
+
+def test_multi_face_workflow_takes_every_face(comfy_env):
+    # The shipped file asks for all faces (max_faces 0); its detection part alone, with a preview of
+    # the crops, shows that all 16 boxes of the generated detector go on (the run test keeps 5).
+    shipped = api("multi_face_animation")
+    assert shipped["6"]["inputs"]["max_faces"] == 0
+    prompt = {k: shipped[k] for k in ("1", "5", "6")}
+    prompt["20"] = {"class_type": "PreviewImage", "inputs": {"images": ["6", 1]}, "_meta": {"title": "crops"}}
+    entry = comfy_env.run(prompt, timeout=120)
+    assert entry["status"]["status_str"] == "success", execution_error(entry)
+    assert len(entry["outputs"]["20"]["images"]) == 16
 
 
 @pytest.mark.timeout(300)

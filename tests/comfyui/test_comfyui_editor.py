@@ -6,13 +6,51 @@ import time
 
 import pytest
 from comfy_host import ARTIFACTS
-from workflow_files import WORKFLOWS, api, ui
+from workflow_files import FAST_INPUTS, WORKFLOWS, api, ui
 
 MISSING = "() => window.app.graph.nodes.filter(n => !LiteGraph.registered_node_types[n.type]).map(n => n.type)"
 DIALOGS = "() => [...document.querySelectorAll('.p-dialog, [role=dialog]')].map(d => d.innerText)"
 TOASTS = "() => [...document.querySelectorAll('.p-toast-message-warn, .p-toast-message-error')].map(t => t.innerText)"
 UI_ONLY = {"video-preview", "upload"}  # editor-only widgets the frontend adds to core loaders' inputs
 WIDGETS = "() => window.app.graph.nodes.map(n => [String(n.id), (n.widgets || []).map(w => [w.name, w.value])])"
+# Each node's and group's rectangle [x, y, w, h] in graph units as the editor lays them out (a node's
+# includes its title bar), read after loading so sizes the frontend enforces count.
+RECTS = """() => ({
+  nodes: window.app.graph.nodes.map(n => [String(n.id), [...n.boundingRect]]),
+  groups: window.app.graph.groups.map(g => [g.title, [...g.boundingRect]]),
+})"""
+FIT_SCALE = """async () => {
+  await window.app.extensionManager.command.execute('Comfy.Canvas.FitView');
+  return window.app.canvas.ds.scale;
+}"""
+SET_WIDGETS = """([type, values]) => window.app.graph.nodes.filter(n => n.type === type).forEach(n =>
+  n.widgets.forEach(w => { if (w.name in values) w.value = values[w.name]; }))"""
+MIN_READABLE_SCALE = 0.6  # below about 0.5 LiteGraph stops drawing widget text
+
+
+def _overlap(a: list, b: list, gap: float = 0.0) -> bool:
+    return a[0] < b[0] + b[2] + gap and b[0] < a[0] + a[2] + gap and a[1] < b[1] + b[3] + gap and b[1] < a[1] + a[3] + gap
+
+
+def _inside(inner: list, outer: list) -> bool:
+    return (outer[0] <= inner[0] and outer[1] <= inner[1] and inner[0] + inner[2] <= outer[0] + outer[2]
+            and inner[1] + inner[3] <= outer[1] + outer[3])
+
+
+def _check_layout(name: str, rects: dict) -> None:
+    """No two nodes touch (20 px apart at least), each sits in exactly one group, groups apart."""
+    nodes = rects["nodes"]
+    for i, (id_a, a) in enumerate(nodes):
+        for id_b, b in nodes[i + 1:]:
+            assert not _overlap(a, b, gap=19), (name, "nodes overlap", id_a, a, id_b, b)
+    groups = rects["groups"]
+    assert [t for t, _ in groups] == ["Inputs", "Faces", "Motion", "Output"], (name, groups)
+    for i, (ta, a) in enumerate(groups):
+        for tb, b in groups[i + 1:]:
+            assert not _overlap(a, b), (name, "groups overlap", ta, tb)
+    for node_id, rect in nodes:
+        homes = [t for t, g in groups if _inside(rect, g)]
+        assert len(homes) == 1, (name, node_id, rect, homes)
 
 
 def _load(page, workflow: dict) -> None:
@@ -43,12 +81,23 @@ def test_ui_workflow_loads_matches_api_and_queues(editor_page, comfy_env, name):
            for k, v in prompt.items()}
     assert got == {k: (v["class_type"], v["inputs"]) for k, v in expected.items()}
 
-    page.evaluate("async () => await window.app.extensionManager.command.execute('Comfy.Canvas.FitView')")
+    # Laid out by hand: nothing overlaps; zoomed to fit, text stays readable (checked, then pictured).
+    _check_layout(name, page.evaluate(RECTS))
+    scale = page.evaluate(FIT_SCALE)
+    assert scale >= MIN_READABLE_SCALE, (name, scale)
     page.wait_for_timeout(1000)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"workflow_{name}.png"))
 
-    # Queue from the page and wait for the run to finish (found over HTTP).
+    # Queue from the page (with the run tests' speed-ups set in its widgets) and wait for the run to
+    # finish (found over HTTP).
+    for class_type, inputs in FAST_INPUTS.get(name, {}).items():
+        page.evaluate(SET_WIDGETS, [class_type, inputs])
+    if name in FAST_INPUTS:
+        fast_prompt = page.evaluate("async () => (await window.app.graphToPrompt()).output")
+        for node in fast_prompt.values():
+            for wname, value in FAST_INPUTS[name].get(node["class_type"], {}).items():
+                assert node["inputs"][wname] == value, (name, wname)
     before = set(comfy_env.get_json("/history"))
     page.evaluate("async () => { await window.app.queuePrompt(0, 1); }")
     deadline = time.monotonic() + 300

@@ -9,6 +9,10 @@ from comfy_host import REPO
 
 WORKFLOWS = ["multi_face_animation", "single_face", "faces_by_hand_two_drivers"]
 
+# Inputs the run tests change for speed (never the shipped files): multi_face_animation animates every
+# face (max_faces 0) and the generated detector finds 16; five show the same path in a third of the time.
+FAST_INPUTS = {"multi_face_animation": {"FOMDetectFaces": {"max_faces": 5}}}
+
 
 def api(name: str) -> dict:
     return json.loads((REPO / "workflows" / "api" / f"{name}.json").read_text())
@@ -26,3 +30,11 @@ def with_inputs(prompt: dict, class_type: str, **inputs) -> dict:
     for node in hits:
         node["inputs"].update(inputs)
     return out
+
+
+def fast(name: str) -> dict:
+    """The API workflow ``name`` with FAST_INPUTS applied: what the run tests POST."""
+    prompt = api(name)
+    for class_type, inputs in FAST_INPUTS.get(name, {}).items():
+        prompt = with_inputs(prompt, class_type, **inputs)
+    return prompt
