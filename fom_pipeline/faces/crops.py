@@ -177,11 +177,14 @@ def cut_window(image: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarr
     return np.pad(inside, widths, mode="edge")
 
 
-def _resize(patch: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+def _resize(patch: np.ndarray, out_w: int, out_h: int, mode: str = "square") -> np.ndarray:
+    """Area averaging when shrinking, bilinear when enlarging; the ``paddlegan`` mode always uses
+    bilinear, as the seed's plain ``cv2.resize`` calls do."""
     if patch.shape[1] == out_w and patch.shape[0] == out_h:
         return patch.copy()
     shrinking = out_w < patch.shape[1] or out_h < patch.shape[0]
-    return cv2.resize(patch, (out_w, out_h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    interp = cv2.INTER_AREA if shrinking and mode != "paddlegan" else cv2.INTER_LINEAR
+    return cv2.resize(patch, (out_w, out_h), interpolation=interp)
 
 
 def crop_faces(image, faces: Sequence[FaceRecord]) -> np.ndarray:
@@ -196,7 +199,7 @@ def crop_faces(image, faces: Sequence[FaceRecord]) -> np.ndarray:
                 f"face {i + 1} was found on a {face.image_size[1]}x{face.image_size[0]} image but this "
                 f"image is {image.shape[1]}x{image.shape[0]}; detect faces on this image"
             )
-        out.append(_resize(cut_window(image, face.crop_box), face.size, face.size))
+        out.append(_resize(cut_window(image, face.crop_box), face.size, face.size, face.mode))
     return np.stack(out).astype(np.float32)
 
 

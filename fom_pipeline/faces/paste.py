@@ -165,7 +165,7 @@ def _paste_one(out, face, anim_face, ratio, feather, space, shape) -> None:
         return
     win_h, win_w = y2 - y1, x2 - x1
     sub = (slice(ry1 - y1, ry2 - y1), slice(rx1 - x1, rx2 - x1))
-    patch = np.stack([_resize(frame, win_w, win_h)[sub] for frame in anim_face])
+    patch = np.stack([_resize(frame, win_w, win_h, face.mode)[sub] for frame in anim_face])
     target = out[:, ry1:ry2, rx1:rx2]
     if space is not None:
         patch = _match_colors(patch, target, alpha, space)
