@@ -121,3 +121,35 @@ def upsample_conv_bn(x: torch.Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d | None
             p = 2 * a + b
             y[:, :, a::2, b::2] = out[:, p * cout : (p + 1) * cout, a : a + h, b : b + w]
     return y
+
+
+def _column_weights(conv: nn.Conv2d) -> torch.Tensor:
+    w = conv.weight
+    cout, cin, kh, kw = w.shape
+    return w.permute(3, 0, 1, 2).reshape(kw * cout, cin, kh, 1).contiguous(memory_format=torch.channels_last)
+
+
+def can_column_conv(conv: nn.Conv2d) -> bool:
+    """Wide kernels with few outputs (the 7x7 -> RGB head), where oneDNN's direct kernel idles."""
+    return (conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
+            and conv.kernel_size[1] > 1 and conv.out_channels * conv.kernel_size[1] <= 64
+            and isinstance(conv.padding, tuple))
+
+
+def column_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``conv(x)`` in float32 as a (kh x 1) convolution to kw * cout channels plus kw shifted adds.
+
+    The column convolution has kw times more output channels, so it runs at full vector width;
+    the shifted adds accumulate in float32.
+    """
+    weight = _cached(conv, "_columns", [conv.weight], lambda: _column_weights(conv))
+    cout = conv.out_channels
+    (ph, pw), kw = conv.padding, conv.kernel_size[1]
+    z = F.conv2d(F.pad(x, (pw, pw, 0, 0)), weight, None, padding=(ph, 0))
+    width = z.shape[3] - kw + 1
+    y = z[:, 0:cout, :, 0:width].float()
+    if conv.bias is not None:
+        y += conv.bias.float().view(1, -1, 1, 1)
+    for dx in range(1, kw):
+        y += z[:, dx * cout : (dx + 1) * cout, :, dx : dx + width]
+    return y

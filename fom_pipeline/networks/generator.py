@@ -16,7 +16,7 @@ from .blocks import (
     make_coordinate_grid,
 )
 from .dense_motion import DenseMotionNetwork, sample_shared_input
-from .fused import fast_path
+from .fused import can_column_conv, column_conv, fast_path
 from .mobile import MobileDownBlock2d, MobileResBlock2d, MobileUpBlock2d, three_conv_head
 
 OCCLUSION_BORDER = 5  # PaddleGAN's inference mode forces this many border pixels of the occlusion map to 1
@@ -143,6 +143,8 @@ class OcclusionAwareGenerator(nn.Module):
         out = self.bottleneck(features)
         for block in self.up_blocks:
             out = block(out)
+        if fast_path(self) and isinstance(self.final, nn.Conv2d) and can_column_conv(self.final):
+            return torch.sigmoid(column_conv(out, self.final))
         return torch.sigmoid(self.final(out).float())
 
     def generate(self, prepared: dict, kp_driving: dict, intermediates: bool = False) -> dict:
