@@ -16,16 +16,18 @@ import time
 import torch
 
 from fom_pipeline.keypoints import Keypoints, normalize_keypoints
+from fom_pipeline.networks.fused import plain_ops
 from fom_pipeline.testing import full_config, random_model
 
 MODELS = {"vox-256": ("vox-256", 256), "vox-512": ("vox-256", 512), "vox-mobile-256": ("vox-mobile-256", 256)}
 
 
 def reference_way(model, source, driving) -> float:
-    """The original demo loop: per frame, keypoints then the full generator forward from the source."""
+    """The original demo loop: per frame, keypoints then the full generator forward from the source,
+    with the original unfused channels-first ops."""
     x = source.permute(0, 3, 1, 2)
     start = time.perf_counter()
-    with torch.no_grad():
+    with torch.no_grad(), plain_ops():
         kp_source = model.kp_detector(x)
         kp_initial = None
         for frame in driving:

@@ -10,14 +10,28 @@ version counter. They are used only in eval mode with autograd off; training kee
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+_ENABLED = [True]
+
 
 def fast_path(module: nn.Module) -> bool:
     """True when the folded inference path is valid for this module right now."""
-    return not module.training and not torch.is_grad_enabled()
+    return _ENABLED[0] and not module.training and not torch.is_grad_enabled()
+
+
+@contextlib.contextmanager
+def plain_ops():
+    """Run the unfused, channels-first ops inside this block (benchmarks' reference, debugging)."""
+    previous, _ENABLED[0] = _ENABLED[0], False
+    try:
+        yield
+    finally:
+        _ENABLED[0] = previous
 
 
 def _key(tensors) -> tuple:
