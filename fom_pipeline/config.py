@@ -19,15 +19,6 @@ RELEASE_CONFIGS = {
                              "dense_motion_params": {"block_expansion": 64, "max_features": 1024,
                                                      "num_blocks": 5, "scale_factor": 0.25}},
     },
-    "mgif-256": {
-        "common_params": {"num_kp": 10, "num_channels": 3, "estimate_jacobian": True},
-        "kp_detector_params": {"temperature": 0.1, "block_expansion": 32, "max_features": 1024,
-                               "scale_factor": 0.25, "num_blocks": 5, "single_jacobian_map": True},
-        "generator_params": {"block_expansion": 64, "max_features": 512, "num_down_blocks": 2,
-                             "num_bottleneck_blocks": 6, "estimate_occlusion_map": True,
-                             "dense_motion_params": {"block_expansion": 64, "max_features": 1024,
-                                                     "num_blocks": 5, "scale_factor": 0.25}},
-    },
     "vox-mobile-256": {
         "common_params": {"num_kp": 10, "num_channels": 3, "estimate_jacobian": True},
         "kp_detector_params": {"temperature": 0.1, "block_expansion": 32, "max_features": 256,
@@ -39,6 +30,11 @@ RELEASE_CONFIGS = {
                              "mobile_net": True},
     },
 }
+
+
+# The released mgif model is the vox architecture with one jacobian map shared by all keypoints.
+RELEASE_CONFIGS["mgif-256"] = copy.deepcopy(RELEASE_CONFIGS["vox-256"])
+RELEASE_CONFIGS["mgif-256"]["kp_detector_params"]["single_jacobian_map"] = True
 
 
 def _count(keys, pattern: str) -> int:
