@@ -141,11 +141,3 @@ def match_release(config: dict) -> dict:
         if _structure(release) == shape:
             return copy.deepcopy(release)
     return config
-
-
-def release_name(config: dict) -> str | None:
-    shape = _structure(config)
-    for name, release in RELEASE_CONFIGS.items():
-        if _structure(release) == shape:
-            return name
-    return None

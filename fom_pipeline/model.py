@@ -51,6 +51,18 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+def check_options(device, precision: str, warp_border: str) -> torch.device:
+    """Validate the load options (device, precision, warp border); returns the device to use."""
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
+    if warp_border not in WARP_BORDERS:
+        raise InputError(f"unknown warp_border '{warp_border}'; use one of {', '.join(WARP_BORDERS)}")
+    dev = resolve_device(device)
+    if precision == "fp16" and dev.type == "cpu":
+        raise InputError("fp16 needs a GPU (cuda or mps); on the CPU use fp32 or bf16")
+    return dev
+
+
 def _low_precision_parts(generator, kp_detector) -> list[torch.nn.Module]:
     """The convolution stacks that may run in bf16/fp16 (anti-alias buffers and heads' math stay fp32)."""
     dm = generator.dense_motion_network
@@ -84,13 +96,7 @@ class FOMModel:
 
     def __init__(self, generator, kp_detector, config: dict, origin: str = "fomm", image_size: int = 256,
                  device="cpu", precision: str = "fp32", warp_border: str = "auto"):
-        if precision not in PRECISIONS:
-            raise InputError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
-        if warp_border not in WARP_BORDERS:
-            raise InputError(f"unknown warp_border '{warp_border}'; use one of {', '.join(WARP_BORDERS)}")
-        self.device = resolve_device(device)
-        if precision == "fp16" and self.device.type == "cpu":
-            raise InputError("fp16 needs a GPU (cuda or mps); on the CPU use fp32 or bf16")
+        self.device = check_options(device, precision, warp_border)
         self.config = config
         self.origin = origin
         self.image_size = int(image_size)
@@ -202,9 +208,5 @@ def load_model(path: str | os.PathLike, device: str = "cpu", precision: str = "f
     warp_border: "plain" (original FOMM), "paddlegan" (PaddleGAN's inference-mode borders) or "auto"
     (paddlegan for weights that came from PaddleGAN, plain otherwise).
     """
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
-    if warp_border not in WARP_BORDERS:
-        raise InputError(f"unknown warp_border '{warp_border}'; use one of {', '.join(WARP_BORDERS)}")
-    resolve_device(device)
+    check_options(device, precision, warp_border)  # before reading a large file
     return model_from_checkpoint(read_checkpoint(path), path, device, precision, warp_border)
