@@ -58,18 +58,19 @@ def test_second_run_reuses_loaded_model(comfy_env):
 
     first = with_inputs(api("single_face"), "FOMLoadModel", warp_border="paddlegan")
     before = loads()
-    t0 = time.monotonic()
     assert comfy_env.run(first)["status"]["status_str"] == "success"
-    cold = time.monotonic() - t0
     assert loads() == before + 1  # a fresh (file, options) key: a real load
 
-    # The same graph again: ComfyUI reuses the model; nothing reloads and it is much faster.
+    # The same graph again: ComfyUI reuses the loaded model and everything computed from it (the
+    # loader and the transfer are reported as cached, not executed); nothing reloads. A timing would
+    # prove less: the tiny test model loads in milliseconds.
     again = with_inputs(first, "SaveVideo", filename_prefix="fom/reuse")
-    t0 = time.monotonic()
-    assert comfy_env.run(again)["status"]["status_str"] == "success"
-    warm = time.monotonic() - t0
+    entry = comfy_env.run(again)
+    assert entry["status"]["status_str"] == "success"
+    cached = {node for event, data in entry["status"]["messages"] if event == "execution_cached"
+              for node in data["nodes"]}
+    assert {"4", "7"} <= cached, cached
     assert loads() == before + 1
-    assert warm < cold
 
     # Another prompt evicts ComfyUI's own cache of the loader; the pack's cache still has the model.
     other = with_inputs(api("single_face"), "FOMLoadModel", warp_border="plain")
