@@ -87,7 +87,7 @@ class FOMDetectFaces(io.ComfyNode):
         img = _first_image(image)
         check_interrupt()
         with engine_errors("FOMDetectFaces"):
-            found = detect_faces(detector, img, threshold=threshold, max_faces=max_faces, order=order)
+            found = detect_faces(detector.get(), img, threshold=threshold, max_faces=max_faces, order=order)
         boxes = [box for box, _ in found]
         scores = [score for _, score in found]
         return _face_set("FOMDetectFaces", img, boxes, scores, crop_mode, crop_scale, size)
@@ -191,7 +191,7 @@ class FOMCropDrivingVideo(io.ComfyNode):
                 progress = progress_callback(len(picked))
                 per_frame = []
                 for start in range(0, len(picked), 4):
-                    per_frame += detect_faces_batch(detector, picked[start:start + 4])
+                    per_frame += detect_faces_batch(detector.get(), picked[start:start + 4])
                     progress(min(start + 4, len(picked)), len(picked))
                 window = driving_window([[b for b, _ in faces] for faces in per_frame], frames.shape[1:3], scale)
             else:

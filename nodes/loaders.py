@@ -11,7 +11,7 @@ import folder_paths
 from comfy_api.v0_0_2 import io
 
 from .common import CATEGORY, FOMNodeError, comfy_device, engine_errors
-from .types import FOMFaceDetectorType, FOMModelType
+from .types import FOMFaceDetectorType, FOMModelType, Loaded
 
 log = logging.getLogger("fom_multiface")
 
@@ -105,7 +105,8 @@ class FOMLoadModel(io.ComfyNode):
             with engine_errors("FOMLoadModel"):
                 return load_model(path, device=dev, precision=precision, warp_border=warp_border)
 
-        return io.NodeOutput(MODEL_CACHE.get_or_load(key, load))
+        model = MODEL_CACHE.get_or_load(key, load)  # load now, so a bad file fails in this node
+        return io.NodeOutput(Loaded(key, load, MODEL_CACHE, {"image_size": model.image_size}))
 
 
 class FOMLoadFaceDetector(io.ComfyNode):
@@ -149,5 +150,6 @@ class FOMLoadFaceDetector(io.ComfyNode):
                 return load_face_detector(backend, weights_path=weights_path, models_dir=folder_paths.models_dir,
                                           device=dev)
 
-        return io.NodeOutput(DETECTOR_CACHE.get_or_load(key, load))
+        DETECTOR_CACHE.get_or_load(key, load)
+        return io.NodeOutput(Loaded(key, load, DETECTOR_CACHE))
 

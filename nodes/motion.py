@@ -33,7 +33,7 @@ class FOMExtractKeypoints(io.ComfyNode):
     def execute(cls, model, images, batch_size) -> io.NodeOutput:
         progress = progress_callback(images.shape[0])
         with engine_errors("FOMExtractKeypoints"):
-            kp = model.extract_keypoints(images, batch_size=batch_size, progress=progress)
+            kp = model.get().extract_keypoints(images, batch_size=batch_size, progress=progress)
         return io.NodeOutput(kp)
 
 
@@ -78,6 +78,7 @@ class FOMTransferMotion(io.ComfyNode):
         ref = {"first": 0, "best": "best"}.get(reference_frame, int(reference_index))
         jac = {"auto": None, "on": True, "off": False}[relative_jacobian]
         frames = []
+        model = model.get()
         bar = progress_callback(t, node_total=n * t)
         with engine_errors("FOMTransferMotion"):
             for i in range(n):

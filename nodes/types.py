@@ -7,10 +7,28 @@ from dataclasses import dataclass
 import torch
 from comfy_api.v0_0_2 import io
 
-FOMModelType = io.Custom("FOM_MODEL")  # a fom_pipeline.FOMModel
-FOMFaceDetectorType = io.Custom("FOM_FACE_DETECTOR")  # a fom_pipeline.faces.FaceDetector
+FOMModelType = io.Custom("FOM_MODEL")  # a Loaded handle of a fom_pipeline.FOMModel
+FOMFaceDetectorType = io.Custom("FOM_FACE_DETECTOR")  # a Loaded handle of a fom_pipeline.faces.FaceDetector
 FOMFacesType = io.Custom("FOM_FACES")  # a FaceSet
 FOMKeypointsType = io.Custom("FOM_KEYPOINTS")  # a fom_pipeline.Keypoints
+
+
+class Loaded:
+    """A handle to a model the pack loads on demand.
+
+    ComfyUI's output cache keeps this small object, not the weights: the pack's own cache holds the
+    networks and can drop them when ComfyUI frees memory; ``get()`` then loads them again. Nodes and
+    lazy videos call ``get()`` only when they compute.
+    """
+
+    def __init__(self, key, load, cache, info: dict | None = None):
+        self.key = key
+        self._load = load
+        self._cache = cache
+        self.info = dict(info or {})
+
+    def get(self):
+        return self._cache.get_or_load(self.key, self._load)
 
 
 @dataclass
