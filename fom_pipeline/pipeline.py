@@ -1,0 +1,307 @@
+"""The streaming pipeline both front ends run: driving video -> keypoints -> animated faces -> pasted
+frames -> encoded video, one chunk at a time.
+
+Each step is one function or one lazy :class:`~fom_pipeline.streams.FrameSource`:
+
+- :func:`find_driving_window` and :class:`CroppedFrames`: the optional fixed face window of an
+  uncropped driving video (detections on sampled frames, the node's rules).
+- :func:`driving_keypoints`: keypoints of every driving frame, once per video, chunk by chunk.
+- :class:`FaceAnimation`: every face crop driven by those keypoints, all faces in lockstep, batch
+  by batch; each face's source features are encoded once per pass.
+- :class:`PastedFrames`: the animated faces pasted into the photo (or into frames of an earlier
+  paste, to chain face groups with different drivers), a batch at a time.
+- :func:`write_video`: any source encoded to a file with its audio, atomically.
+
+Nothing here holds every frame of a video: what stays in memory is per face (its crop) and per
+video (keypoints, a few hundred bytes a frame). ``progress(done, total)`` callbacks may raise to
+stop the work (Ctrl-C in the command line, Cancel in ComfyUI).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import InputError
+from .faces import crop_driving_frames, detect_faces_batch, driving_window, paste_faces
+from .faces.crops import DEFAULT_DRIVING_SCALE, FaceRecord
+from .keypoints import Keypoints
+from .streams import AudioTrack, FrameSource, as_float, as_uint8, fit_frames, regroup
+
+Progress = Callable[[int, int], None]
+ModelRef = Callable[[], object]  # returns a FOMModel: lets a caller drop and reload the networks
+WINDOW_SAMPLES_PER_SECOND = 5
+WINDOW_MAX_SAMPLES = 300
+DETECT_BATCH = 4
+
+
+def _model(model):
+    return model() if callable(model) and not hasattr(model, "extract_keypoints") else model
+
+
+# ---------------------------------------------------------------------------------------------------
+# driving video
+
+
+def detection_stride(source: FrameSource, every: int | None = None) -> int:
+    """Which frames the window detector looks at: every n-th; auto is about 5 a second, 300 at most."""
+    if every:
+        return max(1, int(every))
+    per_second = max(1, int(round((source.fps or 25.0) / WINDOW_SAMPLES_PER_SECOND)))
+    return max(per_second, math.ceil(max(1, source.frame_count) / WINDOW_MAX_SAMPLES))
+
+
+def find_driving_window(detector, source: FrameSource, scale: float = DEFAULT_DRIVING_SCALE,
+                        every: int | None = None, threshold: float = 0.5,
+                        progress: Progress | None = None) -> tuple[int, int, int, int]:
+    """One fixed square window around the driving video's face for the whole clip.
+
+    The detector runs on every ``every``-th frame; per frame the largest face scoring at least
+    ``threshold`` counts; the window is the union of those boxes enlarged ``scale`` times (see
+    :func:`fom_pipeline.faces.driving_window`). Frames are read a chunk at a time.
+    """
+    stride = detection_stride(source, every)
+    boxes: list = []
+    index = 0
+    total = source.frame_count
+    for chunk in source.chunks(32):
+        picks = [i for i in range(len(chunk)) if (index + i) % stride == 0]
+        for start in range(0, len(picks), DETECT_BATCH):
+            sample = as_float(chunk[picks[start : start + DETECT_BATCH]])
+            for faces in detect_faces_batch(detector, sample, threshold=threshold):
+                boxes.append([box for box, _ in faces])
+        index += len(chunk)
+        if progress is not None:
+            progress(min(index, total) if total else index, total or index)
+    return driving_window(boxes, (source.height, source.width), scale)
+
+
+class CroppedFrames(FrameSource):
+    """The same ``window`` cut out of every frame of ``source`` and resized to ``size`` (float32)."""
+
+    def __init__(self, source: FrameSource, window: Sequence[int], size: int):
+        self.source = source
+        self.window = tuple(int(round(v)) for v in window)
+        x1, y1, x2, y2 = self.window
+        if x2 <= x1 or y2 <= y1:
+            raise InputError(f"driving window {self.window} is empty: need x2 > x1 and y2 > y1")
+        self.size = int(size)
+        self.width = self.height = self.size
+        self.fps, self.frame_count, self.audio = source.fps, source.frame_count, source.audio
+
+    def chunks(self, size: int = 16) -> Iterator[np.ndarray]:
+        for chunk in self.source.chunks(size):
+            yield np.concatenate([crop_driving_frames(as_float(chunk[i : i + DETECT_BATCH]), self.window, self.size)
+                                  for i in range(0, len(chunk), DETECT_BATCH)])
+
+
+class DrivingKeypoints:
+    """Keypoints of every driving frame with the clip's timing and audio (what a driving video
+    leaves once its frames are gone)."""
+
+    def __init__(self, keypoints: Keypoints, fps: float = 25.0, audio: AudioTrack | None = None):
+        self.keypoints = keypoints
+        self.fps = float(fps) if fps and fps > 0 else 25.0
+        self.audio = audio
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+
+def driving_keypoints(model, source: FrameSource, batch_size: int = 32,
+                      progress: Progress | None = None) -> DrivingKeypoints:
+    """Keypoints of every frame of ``source``, read and computed a chunk at a time."""
+    model = _model(model)
+    parts = []
+    done = 0
+    total = source.frame_count
+    for chunk in source.chunks(max(8, int(batch_size))):
+        parts.append(model.extract_keypoints(fit_frames(chunk, model.image_size), batch_size=batch_size))
+        done += len(chunk)
+        if progress is not None:
+            progress(min(done, total) if total else done, total or done)
+    if not parts:
+        raise InputError("the driving video has no frames")
+    return DrivingKeypoints(Keypoints.cat(parts), source.fps, source.audio)
+
+
+# ---------------------------------------------------------------------------------------------------
+# animation
+
+
+class FaceAnimation:
+    """Face crops [N,S,S,3] driven by ``driving`` keypoints, computed only when iterated.
+
+    ``batches()`` yields float32 [N,b,S,S,3]: every face's next ``batch_size`` frames, so the
+    faces advance in lockstep and a paste can consume them batch by batch.
+    """
+
+    def __init__(self, model, crops, driving: DrivingKeypoints, *, relative: bool = True,
+                 adapt_scale: bool = True, relative_jacobian: bool | None = None,
+                 reference_frame: int | str = 0, batch_size: int = 8):
+        crops = crops.detach().cpu().float().numpy() if hasattr(crops, "detach") else np.asarray(crops, np.float32)
+        if crops.ndim == 3:
+            crops = crops[None]
+        if crops.ndim != 4 or crops.shape[-1] < 3 or len(crops) == 0:
+            raise InputError(f"face crops must be images shaped [N,S,S,3]; got shape {tuple(crops.shape)}")
+        if len(driving) == 0:
+            raise InputError("the driving video has no frames (0 keypoint sets)")
+        if isinstance(reference_frame, int) and not 0 <= reference_frame < len(driving):
+            raise InputError(f"reference frame {reference_frame} is outside the driving video "
+                             f"(frames 0..{len(driving) - 1})")
+        self.model = model
+        self.crops = np.ascontiguousarray(crops[..., :3], dtype=np.float32)
+        self.driving = driving
+        self.options = dict(relative=relative, adapt_scale=adapt_scale, relative_jacobian=relative_jacobian,
+                            reference_frame=reference_frame)
+        self.batch_size = max(1, int(batch_size))
+        self.fps, self.audio = driving.fps, driving.audio
+
+    @property
+    def faces(self) -> int:
+        return len(self.crops)
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.driving)
+
+    def batches(self) -> Iterator[np.ndarray]:
+        model = _model(self.model)
+        streams = [model.animate_batches(torch.from_numpy(crop), self.driving.keypoints, batch_size=self.batch_size,
+                                         **self.options)
+                   for crop in self.crops]
+        for per_face in zip(*streams, strict=True):
+            yield np.stack([frames.numpy() for frames in per_face])
+
+    def frames(self, progress: Progress | None = None) -> np.ndarray:
+        """Every frame of every face, float32 [N,T,S,S,3] (holds the whole animation: short clips)."""
+        out = None
+        done = 0
+        for batch in self.batches():
+            if out is None:
+                out = np.empty((self.faces, self.frame_count, *batch.shape[2:]), dtype=np.float32)
+            out[:, done : done + batch.shape[1]] = batch
+            done += batch.shape[1]
+            if progress is not None:
+                progress(done, self.frame_count)
+        return out
+
+
+class FramesAnimation:
+    """Animated crops made elsewhere (e.g. restored between transfer and paste), with the timing and
+    audio of the animation they replace: float [N,T,S,S,3] or face-major [N*T,S,S,3]."""
+
+    def __init__(self, frames, faces: int, fps: float = 25.0, audio: AudioTrack | None = None,
+                 batch_size: int = 8):
+        frames = frames.detach().cpu().numpy() if hasattr(frames, "detach") else np.asarray(frames)
+        if frames.ndim == 4:
+            if faces <= 0 or len(frames) % faces:
+                raise InputError(f"{len(frames)} animated crops do not split evenly into {faces} faces; "
+                                 "give the crops of the same faces, face-major (all frames of face 1, then 2, ...)")
+            frames = frames.reshape(faces, len(frames) // faces, *frames.shape[1:])
+        if frames.ndim != 5 or frames.shape[0] != faces or frames.shape[-1] < 3:
+            raise InputError(f"animated crops have shape {tuple(frames.shape)}; expected [N,T,S,S,3], N = {faces}")
+        self.array = frames[..., :3]
+        self.fps, self.audio = fps, audio
+        self.batch_size = max(1, int(batch_size))
+
+    @property
+    def faces(self) -> int:
+        return self.array.shape[0]
+
+    @property
+    def frame_count(self) -> int:
+        return self.array.shape[1]
+
+    def batches(self) -> Iterator[np.ndarray]:
+        for start in range(0, self.frame_count, self.batch_size):
+            yield as_float(self.array[:, start : start + self.batch_size])
+
+
+class PastedFrames(FrameSource):
+    """Animated faces pasted into a photo [H,W,3] or into the frames of another source.
+
+    ``quantize``: cast the animated faces to 8 bits (truncating) before pasting, as the seed did.
+    The result's frame rate comes from the base source when there is one, else the animation; its
+    audio from the base source when it has audio, else the animation.
+    """
+
+    def __init__(self, base, faces: Sequence[FaceRecord], animation, *, ratio: float = 0.4,
+                 feather: float | None = None, color_match: bool | str = False, shape: str = "circle",
+                 quantize: bool = False):
+        self.faces = list(faces)
+        if len(self.faces) != animation.faces:
+            raise InputError(f"{animation.faces} animated faces but {len(self.faces)} face records; connect the "
+                             "same faces that went into the motion transfer")
+        self.animation = animation
+        self.base = base
+        self.paste_options = dict(ratio=ratio, feather=feather, color_match=color_match, shape=shape)
+        self.quantize = quantize
+        if isinstance(base, FrameSource):
+            self.width, self.height, self.fps = base.width, base.height, base.fps
+            self.audio = base.audio or animation.audio
+            self.frame_count = min(base.frame_count, animation.frame_count) if base.frame_count else \
+                animation.frame_count
+            self.photo = None
+        else:
+            photo = base.detach().cpu().numpy() if hasattr(base, "detach") else np.asarray(base)
+            if photo.ndim == 4:
+                photo = photo[0]
+            self.photo = as_float(np.ascontiguousarray(photo[..., :3]))
+            self.height, self.width = self.photo.shape[:2]
+            self.fps, self.audio, self.frame_count = animation.fps, animation.audio, animation.frame_count
+        for i, face in enumerate(self.faces):  # a mismatch fails here, before any network runs
+            if tuple(face.image_size) != (self.height, self.width):
+                raise InputError(f"face {i + 1} belongs to a {face.image_size[1]}x{face.image_size[0]} picture but "
+                                 f"the frames are {self.width}x{self.height}; detect the faces on this picture")
+        paste_faces(self.photo if self.photo is not None else np.zeros((self.height, self.width, 3), np.float32),
+                    self.faces, np.zeros((len(self.faces), 1, 8, 8, 3), np.float32), **self.paste_options)
+
+    def chunks(self, size: int = 16) -> Iterator[np.ndarray]:
+        batches = self.animation.batches()
+        if self.photo is None:
+            base_chunks = regroup(self.base.chunks(self.animation.batch_size), self.animation.batch_size)
+        for animated in batches:
+            if self.quantize:
+                animated = np.floor(np.clip(animated, 0.0, 1.0) * 255.0) / 255.0
+            if self.photo is not None:
+                frames = self.photo
+            else:
+                base = next(base_chunks, None)
+                if base is None:
+                    return
+                animated = animated[:, : len(base)]
+                frames = as_float(base[: animated.shape[1]])
+            yield as_uint8(paste_faces(frames, self.faces, animated, **self.paste_options))
+
+
+# ---------------------------------------------------------------------------------------------------
+# output
+
+
+def write_video(source: FrameSource, path: str | os.PathLike, *, overwrite: bool = False, audio: bool = True,
+                progress: Progress | None = None, chunk: int = 8):
+    """Encode ``source`` to ``path`` (h264, with its audio track unless ``audio`` is False).
+
+    Atomic: the file appears only when complete; an error or an exception raised by ``progress``
+    (a cancel) leaves no file and any existing one untouched. Returns the finished VideoWriter
+    (``frames_written``, ``audio_mode``).
+    """
+    from .video import VideoWriter
+
+    track = source.audio if audio else None
+    writer = VideoWriter(Path(path), source.fps, (source.width, source.height),
+                         audio_source=track.path if track else None, audio_start=track.start if track else 0.0,
+                         overwrite=overwrite)
+    total = source.frame_count
+    with writer:
+        for frames in source.chunks(chunk):
+            writer.write(as_uint8(frames))
+            if progress is not None:
+                progress(writer.frames_written, max(total, writer.frames_written))
+    return writer

@@ -1,0 +1,168 @@
+"""Clips as streams: frames read a chunk at a time, any number of times, never all at once.
+
+A :class:`FrameSource` is what flows between the steps of the pipeline (a driving video, its fixed
+face window, the pasted result): it knows its size, frame rate, frame count and audio track
+without decoding anything, and ``chunks()`` yields its frames in small batches. Sources that
+compute their frames (crops, animations, pastes) do so only when a consumer iterates them.
+
+Chunks are uint8 [b,H,W,3] or float32 [b,H,W,3] in [0, 1]; :func:`as_float` and :func:`as_uint8`
+convert either way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+
+READ_BUDGET_BYTES = 96 << 20  # raw decoded frames held at once while reading a file
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    """The audio of ``path`` from ``start`` seconds: muxed beside the frames when a clip is written."""
+
+    path: str
+    start: float = 0.0
+
+
+class FrameSource:
+    """A clip that can be read more than once, a chunk at a time (see the module docstring)."""
+
+    fps: float = 25.0
+    width: int = 0
+    height: int = 0
+    frame_count: int = 0  # exact where the source knows it, else estimated from duration x fps
+    audio: AudioTrack | None = None
+
+    def chunks(self, size: int = 16) -> Iterator[np.ndarray]:
+        """Yield the frames in order, about ``size`` at a time (a hint: lengths may differ)."""
+        raise NotImplementedError
+
+    @property
+    def duration(self) -> float:
+        return self.frame_count / self.fps if self.fps > 0 else 0.0
+
+
+def as_float(chunk: np.ndarray) -> np.ndarray:
+    """Frames as float32 in [0, 1] (uint8 divided by 255; float passed through)."""
+    if chunk.dtype == np.uint8:
+        return chunk.astype(np.float32) * np.float32(1.0 / 255.0)
+    return np.asarray(chunk, dtype=np.float32)
+
+
+def as_uint8(chunk: np.ndarray) -> np.ndarray:
+    """Frames as rounded uint8 (float in [0, 1] scaled; done in place on float32 input)."""
+    if chunk.dtype == np.uint8:
+        return chunk
+    frames = np.asarray(chunk, dtype=np.float32)
+    np.multiply(frames, 255.0, out=frames)
+    np.add(frames, 0.5, out=frames)
+    np.clip(frames, 0.0, 255.0, out=frames)
+    return frames.astype(np.uint8)
+
+
+def fit_frames(chunk: np.ndarray, size: int) -> np.ndarray:
+    """Frames resized to size x size (area filter when shrinking) and made float32, in that order:
+    a chunk of full-size float frames would be four times larger than the decoded bytes."""
+    if chunk.shape[1:3] != (size, size):
+        interp = cv2.INTER_AREA if chunk.shape[1] > size or chunk.shape[2] > size else cv2.INTER_LINEAR
+        chunk = np.stack([cv2.resize(frame, (size, size), interpolation=interp) for frame in chunk])
+    return as_float(chunk)
+
+
+class VideoFile(FrameSource):
+    """A video file decoded by ffmpeg, optionally from ``start`` seconds and for ``max_frames``."""
+
+    def __init__(self, path: str | os.PathLike, start: float = 0.0, max_frames: int | None = None,
+                 audio: bool = True):
+        from .video import read_video_meta
+
+        meta = read_video_meta(path)
+        if start and meta.duration and start >= meta.duration:
+            raise InputError(f"start {start:g} s is past the end of the video ({meta.duration:g} s): {meta.path}")
+        self.meta = meta
+        self.path = meta.path
+        self.start = float(start or 0.0)
+        self.max_frames = int(max_frames) if max_frames else None
+        self.fps = meta.fps or 25.0
+        self.width, self.height = meta.width, meta.height
+        left = max(0, meta.frame_count - int(round(self.start * self.fps)))
+        self.frame_count = min(left, self.max_frames) if self.max_frames else left
+        self.audio = AudioTrack(meta.path, self.start) if audio and meta.has_audio else None
+
+    def chunks(self, size: int = 16) -> Iterator[np.ndarray]:
+        from .video import iter_video_frames
+
+        frame_bytes = max(1, self.width * self.height * 3)
+        size = int(max(1, min(size, READ_BUDGET_BYTES // frame_bytes)))
+        yield from iter_video_frames(self.path, chunk=size, start=self.start, max_frames=self.max_frames)
+
+
+class FrameArray(FrameSource):
+    """Frames already in memory (a ComfyUI IMAGE batch, a test clip): chunks are views, not copies."""
+
+    def __init__(self, frames, fps: float = 25.0, audio: AudioTrack | None = None):
+        frames = frames.detach().cpu().numpy() if hasattr(frames, "detach") else np.asarray(frames)
+        if frames.ndim == 3:
+            frames = frames[None]
+        if frames.ndim != 4 or frames.shape[-1] < 3 or len(frames) == 0:
+            raise InputError(f"frames must be images shaped [T,H,W,3]; got shape {tuple(frames.shape)}")
+        self.frames = frames[..., :3] if frames.dtype == np.uint8 else frames[..., :3].astype(np.float32, copy=False)
+        self.fps = float(fps) if fps and fps > 0 else 25.0
+        self.frame_count, self.height, self.width = (int(v) for v in self.frames.shape[:3])
+        self.audio = audio
+
+    def chunks(self, size: int = 16) -> Iterator[np.ndarray]:
+        size = max(1, int(size))
+        for start in range(0, self.frame_count, size):
+            yield self.frames[start : start + size]
+
+
+class Trimmed(FrameSource):
+    """Frames ``first`` .. ``first + count`` of another source (its audio shifted to match)."""
+
+    def __init__(self, source: FrameSource, first: int = 0, count: int | None = None):
+        self.source = source
+        self.first = max(0, int(first))
+        left = max(0, source.frame_count - self.first)
+        self.frame_count = left if count is None else min(left, max(0, int(count)))
+        self.fps, self.width, self.height = source.fps, source.width, source.height
+        audio = source.audio
+        self.audio = AudioTrack(audio.path, audio.start + self.first / self.fps) if audio else None
+
+    def chunks(self, size: int = 16) -> Iterator[np.ndarray]:
+        skip, left = self.first, self.frame_count
+        for chunk in self.source.chunks(size):
+            if skip >= len(chunk):
+                skip -= len(chunk)
+                continue
+            part = chunk[skip : skip + left]
+            skip = 0
+            left -= len(part)
+            if len(part):
+                yield part
+            if left <= 0:
+                return
+
+
+def regroup(chunks: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """The same frames in chunks of exactly ``size`` (the last may be shorter)."""
+    held: list[np.ndarray] = []
+    count = 0
+    for chunk in chunks:
+        while len(chunk):
+            take = chunk[: size - count]
+            held.append(take)
+            count += len(take)
+            chunk = chunk[len(take):]
+            if count == size:
+                yield held[0] if len(held) == 1 else np.concatenate(held)
+                held, count = [], 0
+    if held:
+        yield held[0] if len(held) == 1 else np.concatenate(held)
