@@ -5,9 +5,10 @@
 engine functions as the ComfyUI nodes; all it adds is argument parsing, streaming video in and out,
 progress bars and one-line errors.
 
-Streaming: pass 1 reads the driving video chunk by chunk (cropping it when asked) and keeps only its
-keypoints; pass 2 drives every face batch by batch, pastes the batch into the photo and hands it to the
-encoder. Memory therefore does not grow with the video's length.
+Streaming (fom_pipeline.pipeline, the same steps the ComfyUI nodes run): pass 1 reads the driving video
+chunk by chunk (through its fixed face window when asked) and keeps only its keypoints; pass 2 drives
+every face batch by batch, pastes the batch into the photo and hands it to the encoder. Memory therefore
+does not grow with the video's length.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +31,6 @@ from .errors import FOMError, InputError, WeightsMissingError
 log = logging.getLogger("fom_pipeline")
 
 RATIO_RANGE = (0.1, 1.0)  # the paste's accepted range (faces.paste.RATIO_RANGE)
-READ_BUDGET_BYTES = 96 << 20  # raw driving frames held at once while reading
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,8 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="start from the driving frame that best matches the source face's pose")
     seed.add_argument("--best_frame", type=_non_negative_int, default=None,
                       help="use driving frame N (of the clip used) as the reference frame")
-    seed.add_argument("--image_size", type=int, choices=(256, 512), default=None,
-                      help="model crop size; picks the 512 release when downloading (default: the model's, 256)")
+    seed.add_argument("--image_size", type=_positive_int, default=None,
+                      help="crop size the model runs at, the size it was trained at (default: stored in the "
+                           "file or named in it, e.g. vox-cpk-512, else 256); 512 picks the 512 release when "
+                           "downloading")
     seed.add_argument("--batch_size", type=_positive_int, default=1,
                       help="frames generated per network call (default: 1, as the seed; raise it on a GPU)")
     seed.add_argument("--weight_path", default=None,
@@ -212,15 +215,14 @@ def resolve_weights(args: argparse.Namespace, progress: bool) -> Path:
         return path
     key = "vox-mobile" if args.mobile_net else ("vox-cpk-512" if args.image_size == 512 else "vox-cpk")
     info = weights.KNOWN_WEIGHTS[key]
-    converted = Path(info.filename).stem + ".safetensors"
-    found = weights.find_weights(converted) or weights.find_weights(info.filename)
+    converted = [Path(name).stem + ".safetensors" for name in info.names]
+    found = next(filter(None, map(weights.find_weights, converted)), None) or weights.find_weights(key)
     if found is not None:
         return found
-    try:
+    try:  # a download is checked to read as a checkpoint before it is moved into place
         return weights.ensure_weights(key, progress=progress)
     except WeightsMissingError as err:
-        dest = weights.models_dir() / info.subdir / info.filename
-        raise WeightsMissingError(f"{str(err).rstrip('.')} (save it as {dest}), or pass --weight_path FILE") from None
+        raise WeightsMissingError(f"{str(err).rstrip('.')}, or pass --weight_path FILE") from None
 
 
 def _output_path(args: argparse.Namespace) -> Path:
@@ -286,10 +288,6 @@ def _frame_limit(args: argparse.Namespace, fps: float) -> int | None:
     return min(limits) if limits else None
 
 
-def _read_chunk(meta) -> int:
-    return int(max(1, min(64, READ_BUDGET_BYTES // max(1, meta.width * meta.height * 3))))
-
-
 def _pick_faces(args, image: np.ndarray, detector, bars: _Bars) -> tuple[list, list | None]:
     """Boxes (and scores) to animate: typed by hand or detected; one face unless --multi_person."""
     from . import faces as F
@@ -302,69 +300,30 @@ def _pick_faces(args, image: np.ndarray, detector, bars: _Bars) -> tuple[list, l
             bars.note(f"note: {len(boxes)} boxes given without --multi_person; animating only the first")
             boxes = boxes[:1]
         return boxes, None
+    # Every face scoring 0.5 or more, left to right; without --multi_person the largest one (the
+    # seed's intent; see faces.select_faces).
     with bars.bar("detect faces", 1, unit="image") as bar:
-        found = F.detect_faces(detector, image.astype(np.float32) / 255.0,
-                               order="left_to_right" if args.multi_person else "largest",
-                               max_faces=0 if args.multi_person else 1)
+        try:
+            found = F.detect_faces(detector, image.astype(np.float32) / 255.0, threshold=0.5,
+                                   max_faces=0 if args.multi_person else 1, order="left_to_right")
+        except F.FaceNotFoundError:
+            raise F.FaceNotFoundError(
+                "no face found in the source image (detector score 0.5 or more); give the faces by hand "
+                'with --faces "x1,y1,x2,y2;x1,y1,x2,y2" (pixels)'
+            ) from None
         bar.update(1)
     return [box for box, _ in found], [score for _, score in found]
 
 
-def _driving_window(args, meta, detector, limit, bars: _Bars):
-    """A fixed crop window around the driving video's face, from detections over the clip."""
-    from . import faces as F
-    from .video import iter_video_frames
+def _tqdm_progress(bar) -> Callable[[int, int], None]:
+    """An engine ``progress(done, total)`` that moves a tqdm bar."""
 
-    total = limit or meta.frame_count
-    stride = max(1, int(round((meta.fps or 25.0) / 5)), math.ceil((total or 1) / 300))
-    boxes: list = []
-    index = 0
-    with bars.bar("detect driving face", total) as bar:
-        for chunk in iter_video_frames(meta.path, chunk=_read_chunk(meta), start=args.start, max_frames=limit):
-            picks = [i for i in range(len(chunk)) if (index + i) % stride == 0]
-            if picks:
-                found = detector.detect(chunk[picks].astype(np.float32) / 255.0)
-                boxes.extend(sorted(dets, key=lambda d: -float(d[4]) if len(d) > 4 else 0.0) for dets in found)
-            index += len(chunk)
-            bar.update(len(chunk))
-    return F.driving_window(boxes, (meta.height, meta.width))
+    def progress(done: int, total: int) -> None:
+        if total and bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
 
-
-def _to_model_frames(chunk: np.ndarray, size: int, window) -> np.ndarray:
-    """uint8 driving frames -> float32 [b,S,S,3] in [0,1]: cropped to `window` or resized."""
-    import cv2
-
-    from . import faces as F
-
-    if window is not None:  # a few frames at a time: full-size float frames are large
-        return np.concatenate([F.crop_driving_frames(chunk[i : i + 4], window, size)
-                               for i in range(0, len(chunk), 4)])
-    if chunk.shape[1:3] != (size, size):
-        interp = cv2.INTER_AREA if chunk.shape[1] > size or chunk.shape[2] > size else cv2.INTER_LINEAR
-        chunk = np.stack([cv2.resize(frame, (size, size), interpolation=interp) for frame in chunk])
-    return chunk.astype(np.float32) / 255.0
-
-
-def _driving_keypoints(args, model, meta, window, limit, bars: _Bars):
-    """Pass 1: keypoints of every driving frame, read and computed chunk by chunk."""
-    from .video import iter_video_frames
-
-    parts = []
-    with bars.bar("keypoints", limit or meta.frame_count) as bar:
-        for chunk in iter_video_frames(meta.path, chunk=_read_chunk(meta), start=args.start, max_frames=limit):
-            frames = _to_model_frames(chunk, model.image_size, window)
-            parts.append(model.extract_keypoints(frames, batch_size=max(args.batch_size, 8)))
-            bar.update(len(chunk))
-    return type(parts[0]).cat(parts)
-
-
-def _to_uint8(frames: np.ndarray) -> np.ndarray:
-    """float [0,1] -> rounded uint8, in place (a batch of full-size frames is large)."""
-    frames = np.asarray(frames, dtype=np.float32)
-    np.multiply(frames, 255.0, out=frames)
-    np.add(frames, 0.5, out=frames)
-    np.clip(frames, 0.0, 255.0, out=frames)
-    return frames.astype(np.uint8)
+    return progress
 
 
 def run(args: argparse.Namespace) -> Summary:
@@ -375,7 +334,9 @@ def run(args: argparse.Namespace) -> Summary:
     # Cheap checks first, so a typo fails in a second, not after loading networks.
     out_path = _output_path(args)
     image = read_image(args.source_image)
-    from .video import VideoWriter, read_video_meta
+    from . import pipeline as P
+    from .streams import VideoFile
+    from .video import read_video_meta
 
     meta = read_video_meta(args.driving_video)
     if args.start and meta.duration and args.start >= meta.duration:
@@ -394,10 +355,8 @@ def run(args: argparse.Namespace) -> Summary:
     from . import load_model
 
     weights_path = resolve_weights(args, progress=not args.quiet)
-    model = load_model(weights_path, device=device, precision=args.precision, warp_border=args.warp_border)
-    if args.image_size and args.image_size != model.image_size:
-        bars.note(f"note: {weights_path.name} is a {model.image_size} px model; --image_size "
-                  f"{args.image_size} is ignored")
+    model = load_model(weights_path, device=device, precision=args.precision, warp_border=args.warp_border,
+                       image_size=args.image_size)
     size = model.image_size
 
     detector = None
@@ -411,38 +370,33 @@ def run(args: argparse.Namespace) -> Summary:
     records = F.make_faces(image.shape[:2], boxes, scores, crop_mode=args.crop_mode, size=size)
     crops = F.crop_faces(image, records)
 
-    window = _driving_window(args, meta, detector, limit, bars) if args.crop_driving else None
-    kp = _driving_keypoints(args, model, meta, window, limit, bars)
-    n_frames = len(kp)
+    # Pass 1: the driving video's keypoints (through its fixed face window when asked).
+    driving = VideoFile(meta.path, start=args.start, max_frames=limit, audio=not args.no_audio)
+    if args.crop_driving:
+        with bars.bar("detect driving face", driving.frame_count) as bar:
+            window = P.find_driving_window(detector, driving, progress=_tqdm_progress(bar))
+        driving = P.CroppedFrames(driving, window, size)
+    with bars.bar("keypoints", driving.frame_count) as bar:
+        kp = P.driving_keypoints(model, driving, batch_size=max(args.batch_size, 8), progress=_tqdm_progress(bar))
     reference: int | str = 0
     if args.best_frame is not None:
-        if args.best_frame >= n_frames:
-            raise InputError(f"--best_frame {args.best_frame} is past the end of the clip ({n_frames} frames)")
+        if args.best_frame >= len(kp):
+            raise InputError(f"--best_frame {args.best_frame} is past the end of the clip ({len(kp)} frames)")
         reference = args.best_frame
     elif args.find_best_frame:
         reference = "best"
 
     # Pass 2: every face in lockstep, batch by batch, pasted and encoded as it comes.
-    streams = [
-        model.animate_batches(crops[i], kp, relative=args.relative, adapt_scale=args.adapt_scale,
-                              reference_frame=reference, batch_size=args.batch_size)
-        for i in range(len(records))
-    ]
-    # The seed pastes a lone face as its whole crop rectangle, and circles only for several faces.
-    shape = "rect" if args.crop_mode == "paddlegan" and len(records) == 1 else "circle"
+    animation = P.FaceAnimation(model, crops, kp, relative=args.relative, adapt_scale=args.adapt_scale,
+                                reference_frame=reference, batch_size=args.batch_size)
+    # The seed pastes a lone face as its whole crop rectangle, and circles only for several faces;
+    # it cast its float predictions to uint8 (truncating) before pasting.
     seed_exact = args.crop_mode == "paddlegan"
-    audio = meta.path if meta.has_audio and not args.no_audio else None
-    writer = VideoWriter(out_path, meta.fps, (image.shape[1], image.shape[0]), audio_source=audio,
-                         audio_start=args.start, overwrite=args.overwrite)
-    with writer, bars.bar("generate", n_frames) as bar:
-        for batches in zip(*streams, strict=True):
-            animated = np.stack([b.detach().float().cpu().numpy() for b in batches])
-            if seed_exact:  # the seed cast its float predictions to uint8 (truncating) before pasting
-                animated = np.floor(np.clip(animated, 0.0, 1.0) * 255.0) / 255.0
-            frames = F.paste_faces(image, records, animated, ratio=args.ratio, feather=args.feather,
-                                   color_match=args.color_match or False, shape=shape)
-            writer.write(_to_uint8(frames))
-            bar.update(animated.shape[1])
+    pasted = P.PastedFrames(image, records, animation, ratio=args.ratio, feather=args.feather,
+                            color_match=args.color_match or False,
+                            shape="rect" if seed_exact and len(records) == 1 else "circle", quantize=seed_exact)
+    with bars.bar("generate", len(kp)) as bar:
+        writer = P.write_video(pasted, out_path, overwrite=args.overwrite, progress=_tqdm_progress(bar))
     return Summary(len(records), writer.frames_written, time.perf_counter() - started, out_path,
                    writer.audio_mode)
 

@@ -11,9 +11,19 @@ import re
 
 import numpy as np
 import pytest
-from faces_helpers import PAINTING_BOXES, HandBoxDetector, SkinHeadDetector, read_rgb
+from faces_helpers import (
+    DECOY_LOW,
+    DECOY_NEAR,
+    NOISY_DETECTIONS,
+    PAINTING_BOXES,
+    PAINTING_SCORES,
+    HandBoxDetector,
+    SkinHeadDetector,
+    read_rgb,
+)
 
 from fom_pipeline import faces as F
+from fom_pipeline import pipeline
 from fom_pipeline.cli import main
 from fom_pipeline.video import iter_video_frames, probe
 
@@ -41,7 +51,10 @@ def _run(capsys, *args) -> tuple[int, str, str]:
 
 def test_detected_faces_one_or_all(tmp_path, media_dir, tiny_checkpoint, use_detector, capsys):
     painting = media_dir / "fom_source_image_multi_person.jpg"
-    loaded = use_detector(HandBoxDetector(PAINTING_BOXES))
+    # The five faces with their own scores (the smallest, rightmost one scores best) plus decoys under
+    # the 0.5 threshold, one of them far larger than any face.
+    loaded = use_detector(HandBoxDetector(NOISY_DETECTIONS))
+    assert max(PAINTING_SCORES) == PAINTING_SCORES[4] and min(PAINTING_SCORES) == PAINTING_SCORES[0]
     common = ["--source_image", painting, "--driving_video", media_dir / "fom_dv.mp4", "--weight_path",
               tiny_checkpoint, "--max_frames", 2, "--batch_size", 2, "--output", tmp_path]
     rc, out, err = _run(capsys, *common, "--filename", "one.mp4")
@@ -49,24 +62,36 @@ def test_detected_faces_one_or_all(tmp_path, media_dir, tiny_checkpoint, use_det
     assert loaded[0][0] == "sfd"  # the seed's detector by default
     assert "animated 1 face, 2 frames" in out
     assert re.search(r"detect faces: 100%.*1/1", err)
-    # Without --multi_person the largest face (the first box) is the one animated.
+    # Without --multi_person the largest face over the threshold (face 0) is the one animated: not the
+    # best-scoring face 4, not the big decoy under the threshold.
     diff = np.abs(np.concatenate(list(iter_video_frames(tmp_path / "one.mp4"))) / 255.0 - read_rgb(painting))
-    x1, y1, x2, y2 = (int(v) for v in PAINTING_BOXES[0])
-    assert diff[:, y1:y2, x1:x2].mean() > 0.08
-    x1, y1, x2, y2 = (int(v) for v in PAINTING_BOXES[4])
-    assert diff[:, y1:y2, x1:x2].mean() < 0.02
+
+    def changed(box) -> float:
+        x1, y1, x2, y2 = (int(v) for v in box[:4])
+        return float(diff[:, y1:y2, x1:x2].mean())
+
+    assert changed(PAINTING_BOXES[0]) > 0.08
+    for box in (PAINTING_BOXES[4], DECOY_LOW, DECOY_NEAR):
+        assert changed(box) < 0.02, box
 
     rc, out, err = _run(capsys, *common, "--filename", "all.mp4", "--multi_person", "--quiet")
     assert rc == 0, err
-    assert "animated 5 faces, 2 frames" in out
+    assert "animated 5 faces, 2 frames" in out  # the two decoys under the threshold are not animated
+    diff = np.abs(np.concatenate(list(iter_video_frames(tmp_path / "all.mp4"))) / 255.0 - read_rgb(painting))
+    for box in PAINTING_BOXES:
+        assert changed(box) > 0.08, box
+    for box in (DECOY_LOW, DECOY_NEAR):
+        assert changed(box) < 0.02, box
 
 
 def test_no_face_found(tmp_path, media_dir, tiny_checkpoint, use_detector, capsys):
-    use_detector(HandBoxDetector([]))
+    use_detector(HandBoxDetector([DECOY_LOW, DECOY_NEAR]))  # boxes, but all under the 0.5 threshold
     rc, out, err = _run(capsys, "--source_image", media_dir / "fom_source_image.png", "--driving_video",
                         media_dir / "fom_dv.mp4", "--weight_path", tiny_checkpoint, "--output", tmp_path, "--quiet")
     assert rc == 1 and out == ""
-    assert err.startswith("error: no face found") and "--faces" not in err.splitlines()[0][:14]
+    # One line that says what was looked for and names the command line's remedy.
+    assert err.startswith("error: no face found in the source image (detector score 0.5 or more)")
+    assert '--faces "x1,y1,x2,y2;' in err and "lower the threshold" not in err  # there is no threshold flag
     assert len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
 
@@ -81,7 +106,7 @@ def test_crop_driving_uses_a_fixed_window(tmp_path, media_dir, tiny_checkpoint, 
         windows.append(tuple(window))
         return real_crop(frames, window, size)
 
-    monkeypatch.setattr(F, "crop_driving_frames", spy)
+    monkeypatch.setattr(pipeline, "crop_driving_frames", spy)  # the shared pipeline's crop step
     rc, out, err = _run(capsys, "--source_image", media_dir / "fom_source_image.png", "--driving_video",
                         media_dir / "lp_driving_d0.mp4", "--weight_path", tiny_checkpoint, "--faces", "48,40,208,216",
                         "--crop_driving", "--max_frames", 10, "--batch_size", 5, "--output", tmp_path)
