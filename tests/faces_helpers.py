@@ -49,17 +49,34 @@ def read_video(path: Path, every: int = 1) -> np.ndarray:
     return np.stack(frames).astype(np.float32) / 255.0
 
 
+# What a detector might report on the painting, each face with its own score: the best score is the
+# smallest face on the right (4), the largest face (0) scores lowest of the five, so "largest" and "best
+# score" pick different faces. Decoys: a big box scoring under the default 0.5 threshold (a largest-first
+# bug without the threshold would take it), one just under it, and a smaller duplicate of face 0 that
+# outscores it (de-duplication keeps the larger box).
+PAINTING_SCORES = [0.62, 0.97, 0.71, 0.88, 0.99]
+DECOY_LOW = (820.0, 480.0, 1060.0, 720.0, 0.30)
+DECOY_NEAR = (40.0, 600.0, 200.0, 760.0, 0.49)
+DUPLICATE_OF_0 = (200.0, 185.0, 305.0, 295.0, 0.995)
+PAINTING_DETECTIONS = [(*box, score) for box, score in zip(PAINTING_BOXES, PAINTING_SCORES, strict=True)]
+# Shuffled, as a detector lists them by score, with the decoys mixed in.
+NOISY_DETECTIONS = [DUPLICATE_OF_0, PAINTING_DETECTIONS[4], PAINTING_DETECTIONS[1], DECOY_NEAR,
+                    PAINTING_DETECTIONS[3], PAINTING_DETECTIONS[2], PAINTING_DETECTIONS[0], DECOY_LOW]
+
+
 class HandBoxDetector:
-    """Stand-in with FaceDetector's ``.detect``: returns fixed boxes (score 0.99) for every image."""
+    """Stand-in with FaceDetector's ``.detect``: fixed detections for every image.
+
+    Each entry is (x1,y1,x2,y2,score), or (x1,y1,x2,y2) scored ``score``.
+    """
 
     backend = "hand"
 
-    def __init__(self, boxes, score: float = 0.99):
-        self.boxes = [tuple(b) for b in boxes]
-        self.score = score
+    def __init__(self, detections, score: float = 0.99):
+        self.detections = [tuple(d) if len(d) == 5 else (*d, score) for d in detections]
 
     def detect(self, images, batch_size: int = 4):
-        return [[(*box, self.score) for box in self.boxes] for _ in range(len(images))]
+        return [[tuple(float(v) for v in d) for d in self.detections] for _ in range(len(images))]
 
 
 class SkinHeadDetector:

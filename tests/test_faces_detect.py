@@ -7,7 +7,17 @@ import numpy as np
 import pytest
 import torch
 from face_alignment.detection.sfd.net_s3fd import s3fd
-from faces_helpers import PAINTING, PAINTING_BOXES, HandBoxDetector, read_rgb
+from faces_helpers import (
+    DECOY_LOW,
+    DECOY_NEAR,
+    DUPLICATE_OF_0,
+    NOISY_DETECTIONS,
+    PAINTING,
+    PAINTING_BOXES,
+    PAINTING_SCORES,
+    HandBoxDetector,
+    read_rgb,
+)
 
 from fom_pipeline.errors import CheckpointError, InputError, WeightsMissingError
 from fom_pipeline.faces import (
@@ -19,6 +29,7 @@ from fom_pipeline.faces import (
     load_face_detector,
     make_faces,
     parse_boxes,
+    select_faces,
 )
 
 FIRE_STRIDE = 16  # the conv5_3 head: anchors every 16 px, 64 px wide
@@ -115,12 +126,58 @@ def test_hand_boxes_and_stand_in_detector_on_the_painting():
     text = "; ".join(",".join(f"{v:g}" for v in box) for box in PAINTING_BOXES)
     boxes = parse_boxes(text)
     assert boxes == PAINTING_BOXES
-    # Stand-in with the same .detect interface, boxes shuffled and one duplicate added.
-    shuffled = [PAINTING_BOXES[i] for i in (3, 0, 4, 2, 1)] + [(200, 185, 305, 295)]
-    faces = detect_faces(HandBoxDetector(shuffled), painting)
-    assert [b for b, _ in faces] == PAINTING_BOXES
-    largest = detect_faces(HandBoxDetector(shuffled), painting, order="largest", max_faces=2)
-    assert [b for b, _ in largest] == [PAINTING_BOXES[0], PAINTING_BOXES[1]]
+    # Stand-in with the same .detect interface: the five faces with their own scores, shuffled, plus
+    # decoys under the threshold and a better-scoring smaller duplicate of face 0.
+    faces = detect_faces(HandBoxDetector(NOISY_DETECTIONS), painting)
+    assert faces == [(box, score) for box, score in zip(PAINTING_BOXES, PAINTING_SCORES, strict=True)]
+
+
+def _picked(faces) -> list:
+    """Which of the painting's faces (their index) or decoys came back, in order."""
+    names = {box: str(i) for i, box in enumerate(PAINTING_BOXES)}
+    names |= {DECOY_LOW[:4]: "low", DECOY_NEAR[:4]: "near", DUPLICATE_OF_0[:4]: "dup"}
+    return [names[box] for box, _ in faces]
+
+
+@pytest.mark.parametrize(
+    ("threshold", "max_faces", "order", "expected"),
+    [
+        # max_faces keeps the largest faces (not the best scores: face 4 scores best, face 0 worst) ...
+        (0.5, 1, "left_to_right", ["0"]),
+        (0.5, 2, "left_to_right", ["0", "1"]),
+        # ... faces 2 and 4 are the same size: the better score (4) goes first; then the order numbers them.
+        (0.5, 4, "left_to_right", ["0", "1", "3", "4"]),
+        (0.5, 4, "top_to_bottom", ["0", "4", "1", "3"]),
+        (0.5, 4, "largest", ["0", "1", "3", "4"]),
+        (0.5, 0, "largest", ["0", "1", "3", "4", "2"]),
+        (0.5, 0, "top_to_bottom", ["0", "2", "4", "1", "3"]),
+        # The threshold comes first: lower it and the big decoy becomes the largest face; a score equal
+        # to the threshold is kept.
+        (0.25, 1, "left_to_right", ["low"]),
+        (0.25, 0, "left_to_right", ["near", "0", "1", "2", "3", "low", "4"]),
+        (0.49, 0, "largest", ["near", "0", "1", "3", "4", "2"]),
+        # Only faces 1 and 4 and the duplicate score 0.9 or more: face 0 is gone, so its duplicate stays.
+        (0.9, 0, "left_to_right", ["dup", "1", "4"]),
+    ],
+)
+def test_threshold_max_faces_and_order(threshold, max_faces, order, expected):
+    faces = select_faces(NOISY_DETECTIONS, threshold=threshold, max_faces=max_faces, order=order)
+    assert _picked(faces) == expected
+    assert all(score >= threshold for _, score in faces)
+    # detect_faces is the same selection on the detector's raw boxes.
+    image = np.zeros((900, 1200, 3), np.float32)
+    via_detector = detect_faces(HandBoxDetector(NOISY_DETECTIONS), image, threshold=threshold,
+                                max_faces=max_faces, order=order)
+    assert via_detector == faces
+
+
+def test_detect_faces_batch_is_largest_first_over_the_threshold():
+    frames = np.zeros((2, 900, 1200, 3), np.float32)
+    per_frame = detect_faces_batch(HandBoxDetector(NOISY_DETECTIONS), frames)
+    assert [_picked(f) for f in per_frame] == [["0", "1", "3", "4", "2"]] * 2
+    assert detect_faces_batch(HandBoxDetector(NOISY_DETECTIONS), frames, threshold=0.95) == [
+        [(PAINTING_BOXES[1], 0.97), (DUPLICATE_OF_0[:4], 0.995), (PAINTING_BOXES[4], 0.99)]
+    ] * 2
 
 
 def test_parse_boxes_errors():

@@ -166,7 +166,16 @@ def select_faces(
     order: str = "left_to_right",
     iou_threshold: float = 0.3,
 ) -> list[tuple[tuple[float, float, float, float], float]]:
-    """Filter, de-duplicate and order raw (x1,y1,x2,y2,score) detections of one image."""
+    """Filter, de-duplicate, keep the largest and order raw (x1,y1,x2,y2,score) detections of one image.
+
+    Boxes scoring under ``threshold`` or smaller than ``min_size`` go; of two boxes overlapping by
+    more than ``iou_threshold`` the larger stays. ``max_faces`` (0 = all) then keeps the largest
+    faces, and only then are the kept faces numbered by ``order``. Largest, not best-scoring: the
+    seed means to sort its boxes by area, largest first, and animates the first one without
+    --multi_person (its sort result is discarded, so it really took S3FD's best-scoring box; every
+    kept box already passed the score threshold, and size is what a user sees). Equal areas keep the
+    higher score first.
+    """
     if order not in ORDERS:
         raise InputError(f"face order {order!r} is unknown; choose one of {', '.join(ORDERS)}")
     if not 0 <= threshold <= 1:
@@ -180,13 +189,13 @@ def select_faces(
         if score < threshold or min(x2 - x1, y2 - y1) < min_size or x2 <= x1 or y2 <= y1:
             continue
         kept.append(((x1, y1, x2, y2), score))
-    kept.sort(key=lambda f: -(f[0][2] - f[0][0]) * (f[0][3] - f[0][1]))  # largest first wins overlaps
+    kept.sort(key=lambda f: (-(f[0][2] - f[0][0]) * (f[0][3] - f[0][1]), -f[1]))  # largest first
     unique: list = []
-    for face in kept:
+    for face in kept:  # the larger of two overlapping boxes wins
         if all(box_iou(face[0], other[0]) <= iou_threshold for other in unique):
             unique.append(face)
     if max_faces:
-        unique = sorted(unique, key=lambda f: -f[1])[: int(max_faces)]
+        unique = unique[: int(max_faces)]  # the largest faces, before they are ordered
     if order == "left_to_right":
         unique.sort(key=lambda f: ((f[0][0] + f[0][2]) / 2, f[0][1]))
     elif order == "top_to_bottom":
