@@ -1,4 +1,9 @@
-"""Number-for-number parity with the original FOMM golden vectors (../shared/golden/fomm)."""
+"""Number-for-number parity with the original FOMM golden vectors (../shared/golden/fomm).
+
+Both network paths are held to the goldens: the fused inference path (BatchNorm folded into convs,
+channels-last, the default) and the plain unfused ops (``plain_ops``, the reference loop of
+benchmarks/speed.py).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,12 @@ import torch
 from safetensors.torch import load_file
 
 import fom_pipeline as fp
+from fom_pipeline.networks import fused
 
 CASES = ["fomm-tiny-vox", "fomm-tiny-mgif"]
 MODES = ["abs", "rel", "rel_adapt"]
 TOL = 1e-4
+PATHS = ["fused", "plain"]
 
 
 @pytest.fixture(scope="module", params=CASES)
@@ -22,6 +29,26 @@ def case(request, golden_dir):
     model = fp.load_model(base.with_suffix(".pth.tar"))
     model.image_size = meta["image_size"]
     return model, load_file(str(base.with_suffix(".safetensors"))), meta
+
+
+@pytest.fixture(params=PATHS)
+def ops(request, monkeypatch):
+    """Run the test on one network path, and prove afterwards that it was that path."""
+    calls = []
+    real = fused._cached
+
+    def counting(*args, **kwargs):
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fused, "_cached", counting)  # every fused op fetches its folded weights here
+    if request.param == "plain":
+        with fused.plain_ops():
+            yield request.param
+        assert not calls, f"plain path used fused ops: {sorted(set(calls))}"
+    else:
+        yield request.param
+        assert calls, "the fused path was never taken"
 
 
 def nhwc(x: torch.Tensor) -> torch.Tensor:
@@ -37,7 +64,7 @@ def test_config_inferred_from_tensors(case):
     assert model.config == meta["config"]
 
 
-def test_keypoints_match(case):
+def test_keypoints_match(ops, case):
     model, g, _ = case
     for name, images in (("kp_source", g["input.source"]), ("kp_driving", g["input.driving"])):
         got = model.extract_keypoints(nhwc(images), batch_size=3)
@@ -57,7 +84,7 @@ def test_normalized_keypoints_match(case, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_generator_outputs_match(case, mode):
+def test_generator_outputs_match(ops, case, mode):
     model, g, _ = case
     with torch.no_grad():
         out = model.generator(g["input.source"], kp(g, f"kp_norm.{mode}").as_dict(), kp(g, "kp_source").as_dict())
@@ -66,7 +93,7 @@ def test_generator_outputs_match(case, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_animate_end_to_end_matches(case, mode):
+def test_animate_end_to_end_matches(ops, case, mode):
     """The public API from images to frames, with batches that do not divide the clip."""
     model, g, meta = case
     opts = meta["modes"][mode]
@@ -78,7 +105,7 @@ def test_animate_end_to_end_matches(case, mode):
     assert (frames - nhwc(g[f"align_true.{mode}.prediction"])).abs().max() <= TOL
 
 
-def test_align_corners_false_option_matches_unpatched_reference(case):
+def test_align_corners_false_option_matches_unpatched_reference(ops, case):
     model, g, _ = case
     model.generator.set_align_corners(False)
     try:
