@@ -82,7 +82,7 @@ def find_driving_window(detector, source: FrameSource, scale: float = DEFAULT_DR
 
 
 class CroppedFrames(FrameSource):
-    """The same ``window`` cut out of every frame of ``source`` and resized to ``size`` (float32)."""
+    """The same ``window`` cut out of every frame of ``source`` and resized to ``size`` (uint8)."""
 
     def __init__(self, source: FrameSource, window: Sequence[int], size: int):
         self.source = source
@@ -95,8 +95,9 @@ class CroppedFrames(FrameSource):
         self.fps, self.frame_count, self.audio = source.fps, source.frame_count, source.audio
 
     def chunks(self, size: int = 16) -> Iterator[np.ndarray]:
-        for chunk in self.source.chunks(size):
-            yield np.concatenate([crop_driving_frames(as_float(chunk[i : i + DETECT_BATCH]), self.window, self.size)
+        for chunk in self.source.chunks(size):  # uint8 out: an automatic window size can be large
+            yield np.concatenate([as_uint8(crop_driving_frames(as_float(chunk[i : i + DETECT_BATCH]), self.window,
+                                                               self.size))
                                   for i in range(0, len(chunk), DETECT_BATCH)])
 
 
@@ -137,13 +138,14 @@ def driving_keypoints(model, source: FrameSource, batch_size: int = 32,
 class FaceAnimation:
     """Face crops [N,S,S,3] driven by ``driving`` keypoints, computed only when iterated.
 
-    ``batches()`` yields float32 [N,b,S,S,3]: every face's next ``batch_size`` frames, so the
-    faces advance in lockstep and a paste can consume them batch by batch.
+    ``batches()`` yields float32 [N,b,S,S,3] (S = ``size``, the model's): every face's next
+    ``batch_size`` frames, so the faces advance in lockstep and a paste can consume them batch by batch.
+    ``model`` is a FOMModel or a function returning one (so a caller can drop and reload the networks).
     """
 
     def __init__(self, model, crops, driving: DrivingKeypoints, *, relative: bool = True,
                  adapt_scale: bool = True, relative_jacobian: bool | None = None,
-                 reference_frame: int | str = 0, batch_size: int = 8):
+                 reference_frame: int | str = 0, batch_size: int = 8, size: int | None = None):
         crops = crops.detach().cpu().float().numpy() if hasattr(crops, "detach") else np.asarray(crops, np.float32)
         if crops.ndim == 3:
             crops = crops[None]
@@ -161,6 +163,7 @@ class FaceAnimation:
                             reference_frame=reference_frame)
         self.batch_size = max(1, int(batch_size))
         self.fps, self.audio = driving.fps, driving.audio
+        self.size = int(size or _model(model).image_size)  # side of the frames it makes
 
     @property
     def faces(self) -> int:
@@ -207,6 +210,7 @@ class FramesAnimation:
         if frames.ndim != 5 or frames.shape[0] != faces or frames.shape[-1] < 3:
             raise InputError(f"animated crops have shape {tuple(frames.shape)}; expected [N,T,S,S,3], N = {faces}")
         self.array = frames[..., :3]
+        self.size = int(self.array.shape[2])
         self.fps, self.audio = fps, audio
         self.batch_size = max(1, int(batch_size))
 
@@ -221,6 +225,24 @@ class FramesAnimation:
     def batches(self) -> Iterator[np.ndarray]:
         for start in range(0, self.frame_count, self.batch_size):
             yield as_float(self.array[:, start : start + self.batch_size])
+
+    def frames(self, progress: Progress | None = None) -> np.ndarray:
+        return as_float(self.array)
+
+
+class AnimatedFace(FrameSource):
+    """One face of an animation as a clip of its crops (a portrait that is already a face crop)."""
+
+    def __init__(self, animation, face: int = 0):
+        if not 0 <= face < animation.faces:
+            raise InputError(f"face {face + 1} is out of range; the animation has {animation.faces} faces")
+        self.animation, self.face = animation, int(face)
+        self.fps, self.audio, self.frame_count = animation.fps, animation.audio, animation.frame_count
+        self.height = self.width = animation.size
+
+    def chunks(self, size: int = 16) -> Iterator[np.ndarray]:
+        for batch in self.animation.batches():
+            yield as_uint8(batch[self.face])
 
 
 class PastedFrames(FrameSource):

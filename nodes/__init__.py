@@ -13,7 +13,12 @@ register_model_folders()
 
 from .faces import FOMCropDrivingVideo, FOMDetectFaces, FOMFacesFromBoxes, FOMSelectFaces  # noqa: E402
 from .loaders import FOMLoadFaceDetector, FOMLoadModel  # noqa: E402
-from .motion import FOMExtractKeypoints, FOMTransferMotion  # noqa: E402
+from .motion import (  # noqa: E402
+    FOMAnimationToImages,
+    FOMAnimationToVideo,
+    FOMExtractKeypoints,
+    FOMTransferMotion,
+)
 from .paste import FOMPasteFaces  # noqa: E402
 from .preview import FOMDrawKeypoints  # noqa: E402
 
@@ -26,6 +31,8 @@ NODES: list[type[io.ComfyNode]] = [
     FOMCropDrivingVideo,
     FOMExtractKeypoints,
     FOMTransferMotion,
+    FOMAnimationToImages,
+    FOMAnimationToVideo,
     FOMPasteFaces,
     FOMDrawKeypoints,
 ]

@@ -17,9 +17,12 @@ from .common import (
 )
 from .draw import draw_faces
 from .types import FaceSet, FOMFaceDetectorType, FOMFacesType
+from .video import StreamedVideo, frame_source
 
 ORDERS = ["left_to_right", "largest", "top_to_bottom"]
 CROP_MODES = ["square", "paddlegan"]
+PREVIEW_CROP_SIZE = 256  # crops shown when their size follows the model
+MAX_AUTO_DRIVING_SIZE = 1024
 
 
 def _crop_inputs() -> list:
@@ -29,8 +32,9 @@ def _crop_inputs() -> list:
                                "paddlegan: PaddleGAN's window (the seed's crop)."),
         io.Float.Input("crop_scale", default=2.0, min=1.0, max=4.0, step=0.05,
                        tooltip="Square window side as a multiple of the face box (square mode only)."),
-        io.Int.Input("size", default=256, min=64, max=1024, step=64,
-                     tooltip="Crop side in pixels; use the model's size (256 for vox-256, 512 for 512 models)."),
+        io.Int.Input("size", default=0, min=0, max=1024, step=64,
+                     tooltip="Crop side in pixels. 0 = the model's own size: FOM Transfer Motion cuts the faces "
+                             "again at its model's size (the crops shown here are 256 px)."),
     ]
 
 
@@ -51,10 +55,11 @@ def _face_set(node: str, image: np.ndarray, boxes, scores, crop_mode, crop_scale
     from fom_pipeline.faces import crop_faces, make_faces
 
     with engine_errors(node):
-        records = make_faces(image.shape[:2], boxes, scores, crop_mode=crop_mode, crop_scale=crop_scale, size=size)
+        records = make_faces(image.shape[:2], boxes, scores, crop_mode=crop_mode, crop_scale=crop_scale,
+                             size=size or PREVIEW_CROP_SIZE)
         crops = to_image(crop_faces(image, records))
     preview = to_image(draw_faces(image, records)[None])
-    return io.NodeOutput(FaceSet(records, crops), crops, preview)
+    return io.NodeOutput(FaceSet(records, crops, image, auto_size=not size), crops, preview)
 
 
 class FOMDetectFaces(io.ComfyNode):
@@ -144,7 +149,7 @@ class FOMSelectFaces(io.ComfyNode):
     @classmethod
     def execute(cls, faces: FaceSet, indices) -> io.NodeOutput:
         keep = parse_indices(indices, len(faces))
-        picked = FaceSet([faces.records[i] for i in keep], faces.crops[keep])
+        picked = FaceSet([faces.records[i] for i in keep], faces.crops[keep], faces.image, faces.auto_size)
         return io.NodeOutput(picked, picked.crops)
 
 
@@ -155,31 +160,39 @@ class FOMCropDrivingVideo(io.ComfyNode):
             node_id="FOMCropDrivingVideo",
             display_name="FOM Crop Driving Video",
             category=CATEGORY,
-            description="Cut one fixed square window around the face out of every driving frame and resize it "
-                        "to the model size. The window comes from a box typed by hand, or from a detector run on "
-                        "the frames (the union of the face boxes, enlarged by scale).",
+            description="Cut one fixed square window around the face out of every driving frame, for videos "
+                        "that are not face crops already. The window comes from a box typed by hand, or from a "
+                        "detector run on sampled frames (the union of the face boxes, enlarged by scale). "
+                        "Streams: frames are cut when the keypoints node reads them.",
             inputs=[
-                io.Image.Input("images", tooltip="Driving video frames (from Get Video Components)."),
-                io.Int.Input("size", default=256, min=64, max=1024, step=64,
-                             tooltip="Output crop side in pixels: the model's size."),
+                io.MultiType.Input(io.Video.Input("driving", tooltip="The driving video (Load Video), or "
+                                                  "frames as an IMAGE batch (holds every frame)."),
+                                   types=[io.Video, io.Image]),
+                io.Int.Input("size", default=0, min=0, max=1024, step=64,
+                             tooltip="Output side in pixels. 0 = the window's own size up to 1024 (the keypoints "
+                                     "node resizes to its model's size)."),
                 io.Float.Input("scale", default=1.8, min=1.0, max=4.0, step=0.05,
                                tooltip="Window side as a multiple of the face boxes' union (detector mode)."),
                 io.String.Input("box", default="",
                                 tooltip="Optional window x1,y1,x2,y2 in frame pixels, used as is; leave empty "
                                         "to find the face with the detector."),
-                io.Int.Input("detect_every", default=5, min=1, max=1000,
-                             tooltip="Run the detector on every n-th frame (detector mode)."),
+                io.Int.Input("detect_every", default=0, min=0, max=1000,
+                             tooltip="Run the detector on every n-th frame; 0 = about 5 frames a second "
+                                     "(at most 300 frames in all)."),
                 FOMFaceDetectorType.Input("detector", optional=True,
                                           tooltip="Face detector used when no box is typed."),
             ],
-            outputs=[io.Image.Output(display_name="crops", tooltip="The driving frames cropped, [T,size,size,3].")],
+            outputs=[io.Video.Output(display_name="video",
+                                     tooltip="The cropped driving video (computed as it is read; keeps the "
+                                             "frame rate and audio).")],
         )
 
     @classmethod
-    def execute(cls, images, size, scale, box, detect_every, detector=None) -> io.NodeOutput:
-        from fom_pipeline.faces import crop_driving_frames, detect_faces_batch, driving_window, parse_boxes
+    def execute(cls, driving, size, scale, box, detect_every, detector=None) -> io.NodeOutput:
+        from fom_pipeline.faces import parse_boxes
+        from fom_pipeline.pipeline import CroppedFrames, find_driving_window
 
-        frames = to_numpy(images)
+        source = frame_source(driving, "FOMCropDrivingVideo")
         with engine_errors("FOMCropDrivingVideo"):
             if box.strip():
                 parsed = parse_boxes(box)
@@ -187,14 +200,10 @@ class FOMCropDrivingVideo(io.ComfyNode):
                     raise FOMNodeError(f"FOMCropDrivingVideo: give one window box, got {len(parsed)}")
                 window = tuple(int(round(v)) for v in parsed[0])
             elif detector is not None:
-                picked = frames[:: int(detect_every)]
-                progress = progress_callback(len(picked))
-                per_frame = []
-                for start in range(0, len(picked), 4):
-                    per_frame += detect_faces_batch(detector.get(), picked[start:start + 4])
-                    progress(min(start + 4, len(picked)), len(picked))
-                window = driving_window([[b for b, _ in faces] for faces in per_frame], frames.shape[1:3], scale)
+                window = find_driving_window(detector.get(), source, scale, every=detect_every or None,
+                                             progress=progress_callback(max(1, source.frame_count)))
             else:
                 raise FOMNodeError("FOMCropDrivingVideo: type a window box x1,y1,x2,y2 or connect a face detector")
-            crops = crop_driving_frames(frames, window, size)
-        return io.NodeOutput(to_image(crops))
+            side = size or min(MAX_AUTO_DRIVING_SIZE, window[2] - window[0])
+            cropped = CroppedFrames(source, window, side)
+        return io.NodeOutput(StreamedVideo(cropped, "FOMCropDrivingVideo"))

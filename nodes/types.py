@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from comfy_api.v0_0_2 import io
 
 FOMModelType = io.Custom("FOM_MODEL")  # a Loaded handle of a fom_pipeline.FOMModel
 FOMFaceDetectorType = io.Custom("FOM_FACE_DETECTOR")  # a Loaded handle of a fom_pipeline.faces.FaceDetector
 FOMFacesType = io.Custom("FOM_FACES")  # a FaceSet
-FOMKeypointsType = io.Custom("FOM_KEYPOINTS")  # a fom_pipeline.Keypoints
+FOMKeypointsType = io.Custom("FOM_KEYPOINTS")  # a fom_pipeline.pipeline.DrivingKeypoints
+FOMAnimationType = io.Custom("FOM_ANIMATION")  # a lazy fom_pipeline.pipeline.FaceAnimation (or FramesAnimation)
 
 
 class Loaded:
@@ -37,6 +39,18 @@ class FaceSet:
 
     records: list  # list[fom_pipeline.faces.FaceRecord]
     crops: torch.Tensor  # float32 [N, S, S, 3] in [0, 1], same order as records
+    image: np.ndarray | None = None  # the picture the faces are in, float32 [H, W, 3]
+    auto_size: bool = False  # crops follow the model: made again at its size when animated
+
+    def crops_for(self, size: int) -> torch.Tensor:
+        """The crops at ``size`` px: cut again from the picture when the size is automatic."""
+        if not self.auto_size or self.image is None or self.crops.shape[1] == size:
+            return self.crops
+        from dataclasses import replace
+
+        from fom_pipeline.faces import crop_faces
+
+        return torch.from_numpy(crop_faces(self.image, [replace(r, size=int(size)) for r in self.records]))
 
     def __len__(self) -> int:
         return len(self.records)
