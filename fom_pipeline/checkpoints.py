@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,13 +92,32 @@ def _read_pdparams(path: Path) -> Checkpoint:
     return Checkpoint(tensors(data["generator"]), tensors(data["kp_detector"]), origin="paddlegan")
 
 
+def weights_only_refusal(exc: pickle.UnpicklingError) -> tuple[bool, str]:
+    """Read ``torch.load(weights_only=True)``'s long error: (does the pickle ask for code, short reason)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for line in lines:
+        match = re.search(r"GLOBAL ([\w.]+)", line)
+        if match:
+            return True, f"it asks for {match.group(1)}"
+    for line in lines:
+        if line.startswith(("Unsupported", "Could not", "Expected", "Unpickling", "Unknown")):
+            return False, line[:160]
+    for line in lines:
+        rest = line.split("error:", 1)[1].strip() if "error:" in line else ""
+        if rest:
+            return False, rest[:160]
+    return False, lines[0][:160] if lines else "unreadable pickle"
+
+
 def _read_torch(path: Path) -> Checkpoint:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        unsafe, reason = weights_only_refusal(exc)
+        if not unsafe:
+            raise CheckpointError(f"{path}: not a readable torch checkpoint ({reason})") from None
         raise CheckpointError(
-            f"{path}: refusing to load: the file needs code execution to unpickle ({first}); "
+            f"{path}: refusing to load: the file needs code execution to unpickle ({reason}); "
             "only plain tensor checkpoints are accepted"
         ) from None
     except Exception as exc:
@@ -131,8 +151,8 @@ def _read_safetensors(path: Path) -> Checkpoint:
     return Checkpoint(gen, kp, origin=meta.get("origin", "fomm"), config=config, meta=dict(meta))
 
 
-def _sniff(path: Path) -> str:
-    name = path.name.lower()
+def _sniff(path: Path, name: str | None = None) -> str:
+    name = (name or path.name).lower()
     if name.endswith(".safetensors"):
         return "safetensors"
     if name.endswith(".pdparams"):
@@ -149,14 +169,18 @@ def _sniff(path: Path) -> str:
     )
 
 
-def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read weights from any supported file; raises CheckpointError with a one-line reason."""
+def read_checkpoint(path: str | os.PathLike, name: str | None = None) -> Checkpoint:
+    """Read weights from any supported file; raises CheckpointError with a one-line reason.
+
+    ``name`` gives the file name that decides the format when ``path`` has another one (a download
+    still called ``vox-cpk.pdparams.part`` is read as the ``.pdparams`` it will become).
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(
             f"checkpoint not found: {path} (put the file there or pick another; weights go in the models/fom folder)"
         )
-    kind = _sniff(path)
+    kind = _sniff(path, name)
     reader = {"safetensors": _read_safetensors, "pdparams": _read_pdparams, "torch": _read_torch}[kind]
     ckpt = reader(path)
     if ckpt.config is None:
@@ -226,11 +250,42 @@ def save_safetensors(path, generator: dict, kp_detector: dict, config: dict, ori
     os.replace(tmp, path)
 
 
+DEFAULT_IMAGE_SIZE = 256
+_SIZE_TOKEN = re.compile(r"^(\d{2,4})(?:px)?$")
+
+
+def image_size_from_name(name: str) -> int | None:
+    """A trained size written in a file name: a whole token (between ``-``, ``_``, ``.`` or spaces) of
+    64..4096 that is a multiple of 64, optionally followed by ``px``: ``vox-cpk-512.pdparams`` -> 512,
+    ``my-model_384.pth.tar`` -> 384, ``s3fd-619a316812.pth`` -> None. The last such token wins."""
+    found = None
+    for token in re.split(r"[^0-9A-Za-z]+", Path(str(name)).name.lower()):
+        match = _SIZE_TOKEN.match(token)
+        if match and 64 <= int(match.group(1)) <= 4096 and int(match.group(1)) % 64 == 0:
+            found = int(match.group(1))
+    return found
+
+
+def image_size_and_source(path, ckpt: Checkpoint, image_size: int | None = None) -> tuple[int, str]:
+    """The crop size to run the weights at and where it came from: ``image_size`` when given, else the
+    size stored in our .safetensors metadata, else a size in the file name, else 256."""
+    if image_size is not None:
+        return image_size, "asked for"
+    stored = ckpt.meta.get("image_size")
+    if stored is not None:
+        try:
+            return int(stored), "stored in the file"
+        except ValueError:
+            raise CheckpointError(f"{path}: the stored image_size {stored!r} is not a number") from None
+    from_name = image_size_from_name(Path(path).name)
+    if from_name is not None:
+        return from_name, "from the file name"
+    return DEFAULT_IMAGE_SIZE, "the default"
+
+
 def guess_image_size(path, ckpt: Checkpoint) -> int:
-    """The crop size the weights were trained for: stored, else a '512' in the file name, else 256."""
-    if "image_size" in ckpt.meta:
-        return int(ckpt.meta["image_size"])
-    return 512 if "512" in Path(path).name else 256
+    """The crop size the weights were trained for: stored, else a size in the file name, else 256."""
+    return image_size_and_source(path, ckpt)[0]
 
 
 def convert(src, dst) -> Path:

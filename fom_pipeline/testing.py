@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import copy
+import itertools
+import os
+import pickle
+from collections import OrderedDict
 
+import numpy as np
 import torch
 
 from .checkpoints import build_networks
@@ -63,3 +68,31 @@ def random_model(config: dict | None = None, seed: int = 0, image_size: int = 25
         head = kp_detector.kp[-1] if isinstance(kp_detector.kp, torch.nn.Sequential) else kp_detector.kp
         head.weight.mul_(3.0)
     return FOMModel(generator, kp_detector, config, origin, image_size, device, precision)
+
+
+def write_pdparams(path: str | os.PathLike, generator: dict, kp_detector: dict, bare: bool = False) -> None:
+    """Write state dicts as PaddleGAN's ``paddle.save`` lays out a FOMM checkpoint: a pickled dict
+    ``{"generator", "kp_detector"}`` of OrderedDicts mapping paddle names (``_mean``/``_variance`` for
+    batch-norm statistics, no ``num_batches_tracked``) to ``(tensor name, float32 array)`` tuples
+    (``bare=True``: bare arrays, as older paddle versions saved them)."""
+    names = itertools.count(1)
+
+    def section(sd: dict) -> OrderedDict:
+        out = OrderedDict()
+        for key, value in sd.items():
+            if key.endswith("num_batches_tracked"):
+                continue
+            prefix, _, last = key.rpartition(".")
+            last = {"running_mean": "_mean", "running_var": "_variance"}.get(last, last)
+            array = value.detach().cpu().float().numpy().astype(np.float32)
+            out[f"{prefix}.{last}"] = array if bare else (f"param_{next(names)}", array)
+        return out
+
+    with open(path, "wb") as f:
+        pickle.dump({"generator": section(generator), "kp_detector": section(kp_detector)}, f, protocol=4)
+
+
+def write_model_pdparams(path: str | os.PathLike, model: FOMModel) -> None:
+    """A FOMModel's weights in PaddleGAN's .pdparams layout (see :func:`write_pdparams`)."""
+    write_pdparams(path, model.generator.state_dict(), model.kp_detector.state_dict())
+

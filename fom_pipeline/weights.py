@@ -2,10 +2,11 @@
 
 Weights sit in the pack's ``models/`` folder (``FOM_MODELS_DIR`` overrides it) in two subfolders:
 ``fom/`` for motion models and ``face_detection/`` for face detectors. A missing file is downloaded
-from its official URL with a progress bar, into ``<dest>.part`` first and moved into place only once
-complete and checked, so an interrupted or corrupt download never leaves a file that looks valid.
-``FOM_ALLOW_DOWNLOAD=0`` (or ``allow_download=False``) forbids network access: the error then names
-the file, its URL and the folder to put it in.
+from its official URL with a progress bar, into ``<dest>.part`` first, checked (size, checksum, and
+that it reads as the weights it should be) and only then moved into place, so an interrupted, corrupt
+or wrong download never leaves a file that looks valid. ``FOM_ALLOW_DOWNLOAD=0`` (or
+``allow_download=False``) forbids network access: the error then names the URL and the exact path to
+save the file as. The command line and the ComfyUI nodes share these functions.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError, WeightsMissingError
+from .errors import FOMError, InputError, WeightsMissingError
 
 PACK_ROOT = Path(__file__).resolve().parent.parent
 FOM_SUBDIR = "fom"
@@ -28,17 +29,27 @@ FACE_SUBDIR = "face_detection"
 
 @dataclass(frozen=True)
 class KnownWeights:
-    """One downloadable weights file: its file name, official URL and models/ subfolder."""
+    """One downloadable weights file: its file name, official URL and models/ subfolder.
+
+    ``aliases`` are other spellings of the same file that are accepted on disk.
+    """
 
     filename: str
     url: str
     subdir: str
     sha256: str | None = None
     size: int | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.filename, *self.aliases)
 
 
 # Official sources. S3FD: face-alignment's own URL (face_alignment/detection/sfd/sfd_detector.py).
-# FOMM: PaddleGAN's releases as used by ppgan/apps/first_order_predictor.py (the seed).
+# FOMM: PaddleGAN's releases as the seed's ppgan/apps/first_order_predictor.py names them (its
+# mobile URL is .../vox-mobile.pdparams; later PaddleGAN code spells the file vox_mobile.pdparams, so
+# that spelling is accepted on disk too).
 _PADDLE = "https://paddlegan.bj.bcebos.com/applications/first_order_model/"
 KNOWN_WEIGHTS: dict[str, KnownWeights] = {
     "s3fd": KnownWeights(
@@ -48,10 +59,21 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
     ),
     "vox-cpk": KnownWeights("vox-cpk.pdparams", _PADDLE + "vox-cpk.pdparams", FOM_SUBDIR),
     "vox-cpk-512": KnownWeights("vox-cpk-512.pdparams", _PADDLE + "vox-cpk-512.pdparams", FOM_SUBDIR),
-    # PaddleGAN's current predictor names the mobile file vox_mobile.pdparams (older releases of the
-    # predictor spelled it vox-mobile.pdparams).
-    "vox-mobile": KnownWeights("vox_mobile.pdparams", _PADDLE + "vox_mobile.pdparams", FOM_SUBDIR),
+    "vox-mobile": KnownWeights("vox-mobile.pdparams", _PADDLE + "vox-mobile.pdparams", FOM_SUBDIR,
+                               aliases=("vox_mobile.pdparams",)),
 }
+# PaddleGAN's three FOMM releases, in the order front ends offer them.
+FOM_RELEASES = ("vox-cpk", "vox-cpk-512", "vox-mobile")
+
+
+def release_key(name: str) -> str | None:
+    """The KNOWN_WEIGHTS key for a key or any accepted file name of it (``vox_mobile.pdparams``), else None."""
+    if name in KNOWN_WEIGHTS:
+        return name
+    for key, info in KNOWN_WEIGHTS.items():
+        if name in info.names:
+            return key
+    return None
 
 
 def models_dir() -> Path:
@@ -68,7 +90,7 @@ def downloads_allowed(allow_download: bool | None = None) -> bool:
 
 
 def _missing(dest: Path, url: str, why: str) -> WeightsMissingError:
-    return WeightsMissingError(f"{dest.name} is missing ({why}): download {url} and put it in {dest.parent}")
+    return WeightsMissingError(f"{dest.name} is missing ({why}): download {url} and save it as {dest}")
 
 
 def download(
@@ -80,6 +102,7 @@ def download(
     allow_download: bool | None = None,
     timeout: float = 60.0,
     callback: Callable[[int, int], None] | None = None,
+    verify: Callable[[Path], object] | None = None,
 ) -> Path:
     """Fetch ``url`` to ``dest`` atomically and return ``dest``.
 
@@ -87,6 +110,8 @@ def download(
     KeyboardInterrupt. ``sha256`` may be the full hex digest or a prefix of it (torch-hub style).
     ``size`` (bytes) and the server's Content-Length are both checked. ``callback(done, total)`` is
     called after every chunk (an exception raised there aborts the download cleanly).
+    ``verify(part_path)`` runs on the complete file before it is moved into place; raising there
+    rejects the download (see :func:`weights_check`).
     """
     dest = Path(dest)
     if not downloads_allowed(allow_download):
@@ -122,6 +147,13 @@ def download(
             raise _missing(dest, url, f"downloaded {done} bytes, expected {size}; the file is wrong")
         if sha256 and not digest.hexdigest().startswith(sha256.lower()):
             raise _missing(dest, url, f"sha256 {digest.hexdigest()[:16]}... does not match {sha256}")
+        if verify is not None:
+            try:
+                verify(part)
+            except (FOMError, ValueError, OSError, RuntimeError, KeyError, EOFError) as exc:
+                reason = str(exc).replace(str(part), dest.name).strip().splitlines()
+                raise _missing(dest, url, "the downloaded file is not usable: "
+                               + (reason[0][:200] if reason else type(exc).__name__)) from None
         os.replace(part, dest)
     except WeightsMissingError:
         _remove(part)
@@ -149,19 +181,44 @@ def _remove(path: Path) -> None:
 
 
 def find_weights(name: str, search_dirs: Iterable[str | os.PathLike] | None = None) -> Path | None:
-    """First existing file called ``name`` (or a KNOWN_WEIGHTS key's file name) in ``search_dirs``.
+    """First existing file called ``name`` in ``search_dirs``; a KNOWN_WEIGHTS key or file name
+    matches any accepted spelling of that file (``vox-mobile.pdparams`` or ``vox_mobile.pdparams``).
 
     Each directory is searched directly and in its ``fom/`` and ``face_detection/`` subfolders.
     ``search_dirs`` defaults to ``[models_dir()]``.
     """
-    filename = KNOWN_WEIGHTS[name].filename if name in KNOWN_WEIGHTS else name
+    key = release_key(name)
+    filenames = KNOWN_WEIGHTS[key].names if key else (name,)
     dirs = [models_dir()] if search_dirs is None else [Path(d) for d in search_dirs]
     for base in dirs:
         for folder in (base, base / FOM_SUBDIR, base / FACE_SUBDIR):
-            candidate = folder / filename
-            if candidate.is_file():
-                return candidate
+            for filename in filenames:
+                candidate = folder / filename
+                if candidate.is_file():
+                    return candidate
     return None
+
+
+def weights_check(dest: str | os.PathLike, subdir: str | None = None) -> Callable[[Path], None]:
+    """A ``verify`` for :func:`download`: the finished file must read as what ``dest`` is meant to be.
+
+    In ``fom/``: a FOMM checkpoint of ``dest``'s format (read with the safe readers, config inferred).
+    In ``face_detection/``: S3FD weights that load into the detector network (no pickle code runs).
+    """
+    dest = Path(dest)
+    subdir = subdir or dest.parent.name
+
+    def check(path: Path) -> None:
+        if subdir == FACE_SUBDIR:
+            from .faces.detect import load_sfd_network
+
+            load_sfd_network(path, name=dest.name)
+        else:
+            from .checkpoints import read_checkpoint
+
+            read_checkpoint(path, name=dest.name)
+
+    return check
 
 
 def ensure_weights(
@@ -170,14 +227,23 @@ def ensure_weights(
     allow_download: bool | None = None,
     extra_dirs: Iterable[str | os.PathLike] = (),
     progress: bool = True,
+    callback: Callable[[int, int], None] | None = None,
+    check: bool = True,
 ) -> Path:
-    """Path of a KNOWN_WEIGHTS file: found locally (models folder, then ``extra_dirs``) or downloaded."""
-    if key not in KNOWN_WEIGHTS:
+    """Path of a KNOWN_WEIGHTS file (key or any accepted file name): found locally (models folder,
+    then ``extra_dirs``) or downloaded to ``<models_root>/<subdir>/<filename>``.
+
+    A download is checked with :func:`weights_check` before it is moved into place (``check=False``
+    skips that); ``callback(done, total)`` sees the bytes as they arrive.
+    """
+    found_key = release_key(key)
+    if found_key is None:
         raise InputError(f"unknown weights {key!r}: choose one of {', '.join(KNOWN_WEIGHTS)}")
-    info = KNOWN_WEIGHTS[key]
+    info = KNOWN_WEIGHTS[found_key]
     root = Path(models_root) if models_root is not None else models_dir()
-    found = find_weights(info.filename, [root, *extra_dirs])
+    found = find_weights(found_key, [root, *extra_dirs])
     if found is not None:
         return found
     dest = root / info.subdir / info.filename
-    return download(info.url, dest, info.sha256, info.size, progress=progress, allow_download=allow_download)
+    return download(info.url, dest, info.sha256, info.size, progress=progress, allow_download=allow_download,
+                    callback=callback, verify=weights_check(dest, info.subdir) if check else None)

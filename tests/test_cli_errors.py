@@ -71,12 +71,13 @@ def _cases(media: Path, ckpt: Path, scratch: Path) -> dict[str, tuple[list, dict
         "weights not a checkpoint": (["--source_image", img, "--driving_video", vid, *face, *out,
                                       "--weight_path", bad_ckpt], {}, "weights.safetensors"),
         "offline weights": (["--source_image", img, "--driving_video", vid, *face, *out], offline,
-                            f"download {URL}vox-cpk.pdparams and put it in {empty_models / 'fom'} "
-                            f"(save it as {empty_models / 'fom' / 'vox-cpk.pdparams'}), or pass --weight_path"),
+                            f"download {URL}vox-cpk.pdparams and save it as {empty_models / 'fom' / 'vox-cpk.pdparams'}"
+                            ", or pass --weight_path FILE"),
         "offline weights 512": (["--source_image", img, "--driving_video", vid, *face, *out, "--image_size", "512"],
                                 offline, f"download {URL}vox-cpk-512.pdparams"),
         "offline weights mobile": (["--source_image", img, "--driving_video", vid, *face, *out, "--mobile_net"],
-                                   offline, f"download {URL}vox_mobile.pdparams"),
+                                   offline, f"download {URL}vox-mobile.pdparams and save it as "
+                                   f"{empty_models / 'fom' / 'vox-mobile.pdparams'}"),
         "offline face detector": ([*base], offline,
                                   "s3fd-619a316812.pth is missing (downloads are turned off, FOM_ALLOW_DOWNLOAD=0): "
                                   "download https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth"),

@@ -7,7 +7,6 @@ import json
 import pickle
 from collections import OrderedDict
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -104,22 +103,11 @@ def test_conversion_remembers_paddle_origin(golden_dir, tmp_path):
     assert torch.equal(a.animate(src_img, a.extract_keypoints(drv)), b.animate(src_img, b.extract_keypoints(drv)))
 
 
-def _paddle_write(path, generator, kp_detector, counter=[0]):  # noqa: B006 - a name counter like paddle's
-    """Write a .pdparams the way paddle.save does: OrderedDicts of (paddle_name, float32 array) tuples."""
+def _paddle_write(path, generator, kp_detector):
+    """Write a .pdparams the way paddle.save does (the shared helper in fom_pipeline.testing)."""
+    from fom_pipeline.testing import write_pdparams
 
-    def section(sd):
-        out = OrderedDict()
-        for key, value in sd.items():
-            if key.endswith("num_batches_tracked"):
-                continue
-            prefix, _, last = key.rpartition(".")
-            last = {"running_mean": "_mean", "running_var": "_variance"}.get(last, last)
-            counter[0] += 1
-            out[f"{prefix}.{last}"] = (f"param_{counter[0]}", value.detach().numpy().astype(np.float32))
-        return out
-
-    with open(path, "wb") as f:
-        pickle.dump({"generator": section(generator), "kp_detector": section(kp_detector)}, f, protocol=4)
+    write_pdparams(path, generator, kp_detector)
 
 
 @pytest.mark.parametrize(("layout", "release"), [("vox-256", "vox-256"), ("vox-512", "vox-256"),

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import os
+import pickle
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
 
+import fom_pipeline as fp
 from fom_pipeline import weights
 from fom_pipeline.errors import WeightsMissingError
 
 PAYLOAD = bytes(range(256)) * 2048  # 512 KiB, several read chunks
+PADDLE = "https://paddlegan.bj.bcebos.com/applications/first_order_model/"
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
+    files: dict[str, bytes] = {}  # more paths the tests serve: "/name" -> body
+
     def do_GET(self):  # noqa: N802 - http.server's name
-        if self.path == "/good.bin":
+        if self.path in self.files:
+            body = self.files[self.path]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif self.path == "/good.bin":
             self.send_response(200)
             self.send_header("Content-Length", str(len(PAYLOAD)))
             self.end_headers()
@@ -131,8 +144,10 @@ def test_models_dir_and_find_weights(tmp_path, monkeypatch):
     assert weights.find_weights("vox-cpk") == tmp_path / "fom" / "vox-cpk.pdparams"
     assert weights.find_weights("vox-cpk.pdparams", [tmp_path]) == tmp_path / "fom" / "vox-cpk.pdparams"
     assert weights.ensure_weights("vox-cpk", allow_download=False) == tmp_path / "fom" / "vox-cpk.pdparams"
-    with pytest.raises(WeightsMissingError, match=r"vox-cpk-512.pdparams .* put it in .*fom"):
+    with pytest.raises(WeightsMissingError) as info:
         weights.ensure_weights("vox-cpk-512", allow_download=False)
+    assert str(info.value).endswith(f"download {PADDLE}vox-cpk-512.pdparams and save it as "
+                                    f"{tmp_path / 'fom' / 'vox-cpk-512.pdparams'}")
 
 
 def test_known_urls():
@@ -141,5 +156,111 @@ def test_known_urls():
     base = "https://paddlegan.bj.bcebos.com/applications/first_order_model/"
     assert known["vox-cpk"].url == base + "vox-cpk.pdparams"
     assert known["vox-cpk-512"].url == base + "vox-cpk-512.pdparams"
-    assert known["vox-mobile"].url.startswith(base) and known["vox-mobile"].subdir == "fom"
+    # the seed's own predictor (ppgan/apps/first_order_predictor.py) downloads .../vox-mobile.pdparams
+    assert known["vox-mobile"].url == base + "vox-mobile.pdparams"
+    assert known["vox-mobile"].filename == "vox-mobile.pdparams" and known["vox-mobile"].subdir == "fom"
     assert known["s3fd"].subdir == "face_detection"
+    assert [known[k].filename for k in weights.FOM_RELEASES] == [
+        "vox-cpk.pdparams", "vox-cpk-512.pdparams", "vox-mobile.pdparams"]
+
+
+@pytest.mark.parametrize("on_disk", ["vox-mobile.pdparams", "vox_mobile.pdparams"])
+def test_either_mobile_spelling_is_found_on_disk(tmp_path, on_disk):
+    (tmp_path / "fom").mkdir()
+    (tmp_path / "fom" / on_disk).write_bytes(b"x")
+    for name in ("vox-mobile", "vox-mobile.pdparams", "vox_mobile.pdparams"):
+        assert weights.find_weights(name, [tmp_path]) == tmp_path / "fom" / on_disk
+        assert weights.ensure_weights(name, tmp_path, allow_download=False) == tmp_path / "fom" / on_disk
+    assert weights.release_key("vox_mobile.pdparams") == "vox-mobile"
+    assert weights.release_key("vox-cpk.pth.tar") is None
+
+
+def test_offline_mobile_error_names_the_seed_url_and_exact_path(tmp_path):
+    with pytest.raises(WeightsMissingError) as info:
+        weights.ensure_weights("vox-mobile", tmp_path, allow_download=False)
+    message = str(info.value)
+    assert message == ("vox-mobile.pdparams is missing (downloads are turned off, FOM_ALLOW_DOWNLOAD=0): download "
+                       f"{PADDLE}vox-mobile.pdparams and save it as {tmp_path / 'fom' / 'vox-mobile.pdparams'}")
+    assert "\n" not in message
+    assert not (tmp_path / "fom").exists()
+
+
+@pytest.fixture
+def release_at(server, monkeypatch):
+    """Point a KNOWN_WEIGHTS entry at the local server, serving ``body``."""
+
+    def point(key: str, body: bytes) -> str:
+        info = weights.KNOWN_WEIGHTS[key]
+        path = f"/{key}/{info.filename}"
+        Handler.files[path] = body
+        monkeypatch.setitem(weights.KNOWN_WEIGHTS, key, weights.KnownWeights(
+            info.filename, server + path, info.subdir, aliases=info.aliases))
+        return server + path
+
+    yield point
+    Handler.files.clear()
+
+
+def _tiny_pdparams(tmp_path) -> bytes:
+    from fom_pipeline.testing import random_model, write_model_pdparams
+
+    path = tmp_path / "made.pdparams"
+    write_model_pdparams(path, random_model(seed=3))
+    return path.read_bytes()
+
+
+def test_release_download_is_checked_then_moved_into_place(release_at, tmp_path):
+    url = release_at("vox-mobile", _tiny_pdparams(tmp_path))
+    seen = []
+    root = tmp_path / "models"
+    path = weights.ensure_weights("vox-mobile", root, allow_download=True, progress=False,
+                                  callback=lambda done, total: seen.append((done, total)))
+    assert path == root / "fom" / "vox-mobile.pdparams" and leftovers(root / "fom") == ["vox-mobile.pdparams"]
+    assert seen and seen[-1][0] == seen[-1][1] == path.stat().st_size
+    model = fp.load_model(path)
+    assert model.origin == "paddlegan" and model.image_size == 256
+    # found now: no second download (the server would serve garbage)
+    release_at("vox-mobile", b"garbage")
+    assert weights.ensure_weights("vox-mobile", root, allow_download=True, progress=False) == path
+    assert url.endswith("/vox-mobile/vox-mobile.pdparams")
+
+
+@pytest.mark.parametrize("body", [b"<html>404 page of a proxy</html>" * 100, b"PK\x03\x04 not a zip" * 50])
+def test_download_that_is_not_a_checkpoint_leaves_nothing(release_at, tmp_path, body):
+    url = release_at("vox-cpk", body)
+    root = tmp_path / "models"
+    with pytest.raises(WeightsMissingError) as info:
+        weights.ensure_weights("vox-cpk", root, allow_download=True, progress=False)
+    message = str(info.value)
+    assert message.startswith("vox-cpk.pdparams is missing (the downloaded file is not usable: vox-cpk.pdparams")
+    assert f"download {url} and save it as {root / 'fom' / 'vox-cpk.pdparams'}" in message
+    assert ".part" not in message and "\n" not in message
+    assert leftovers(root / "fom") == []
+    # check=False skips the check (what a plain file download does)
+    assert weights.ensure_weights("vox-cpk", root, allow_download=True, progress=False, check=False).read_bytes() == body
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_download_carrying_a_pickle_payload_is_refused_unrun(release_at, tmp_path):
+    marker = tmp_path / "pwned"
+    body = pickle.dumps({"generator": OrderedDict(a=_Payload(marker)), "kp_detector": {}}, protocol=4)
+    release_at("vox-cpk-512", body)
+    root = tmp_path / "models"
+    with pytest.raises(WeightsMissingError, match=r"not usable: .*refusing to load"):
+        weights.ensure_weights("vox-cpk-512", root, allow_download=True, progress=False)
+    assert not marker.exists() and leftovers(root / "fom") == []
+
+
+def test_s3fd_download_is_checked_as_detector_weights(release_at, tmp_path):
+    release_at("s3fd", _tiny_pdparams(tmp_path))  # a real file, but not S3FD weights
+    root = tmp_path / "models"
+    with pytest.raises(WeightsMissingError, match=r"s3fd-619a316812.pth is missing \(the downloaded file is not usable"):
+        weights.ensure_weights("s3fd", root, allow_download=True, progress=False)
+    assert leftovers(root / "face_detection") == []
