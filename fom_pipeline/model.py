@@ -7,8 +7,10 @@ of sources. Networks may run in bf16/fp16; keypoint math, softmaxes and warp gri
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,7 +18,7 @@ import torch
 
 from .checkpoints import (
     Checkpoint,
-    guess_image_size,
+    image_size_and_source,
     networks_from_checkpoint,
     read_checkpoint,
     save_safetensors,
@@ -195,18 +197,64 @@ class FOMModel:
         save_safetensors(path, gen, kp, self.config, self.origin, self.image_size)
 
 
-def model_from_checkpoint(ckpt: Checkpoint, path, device="cpu", precision="fp32", warp_border="auto") -> FOMModel:
+MAX_IMAGE_SIZE = 4096
+
+
+def size_multiple(config: dict) -> int:
+    """The image sizes a config can run are the multiples of this: each hourglass halves its input
+    ``num_blocks`` times after scaling it by ``scale_factor``, and the generator halves it
+    ``num_down_blocks`` times; every level must divide evenly (128 for the released models)."""
+    kp = config["kp_detector_params"]
+    gen = config["generator_params"]
+    dm = gen["dense_motion_params"]
+    parts = [2 ** int(gen["num_down_blocks"])]
+    for net in (kp, dm):
+        parts.append(2 ** int(net["num_blocks"]) * max(1, round(1 / float(net.get("scale_factor", 1)))))
+    return math.lcm(*parts)
+
+
+def _check_size_value(image_size, where: str) -> int:
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, float)) or image_size != int(image_size):
+        raise InputError(f"image_size {image_size!r} ({where}) must be a whole number of pixels such as 256 or 512")
+    image_size = int(image_size)
+    if not 0 < image_size <= MAX_IMAGE_SIZE:
+        raise InputError(f"image_size {image_size} ({where}) is out of range; use 128 to {MAX_IMAGE_SIZE} "
+                         "(the size the model was trained at, usually 256 or 512)")
+    return image_size
+
+
+def check_image_size(image_size, config: dict, where: str = "asked for") -> int:
+    """The crop size as an int if ``config``'s networks can run it; else an InputError saying why."""
+    image_size = _check_size_value(image_size, where)
+    step = size_multiple(config)
+    if image_size % step:
+        below = image_size // step * step
+        below, above = (below, below + step) if below else (step, 2 * step)
+        raise InputError(f"image_size {image_size} ({where}) does not fit this model's networks: use a multiple of "
+                         f"{step} such as {below} or {above} (the size the model was trained at)")
+    return image_size
+
+
+def model_from_checkpoint(ckpt: Checkpoint, path, device="cpu", precision="fp32", warp_border="auto",
+                          image_size: int | None = None) -> FOMModel:
+    """Build a FOMModel from read weights; ``image_size`` as in :func:`load_model`."""
+    size, where = image_size_and_source(path, ckpt, image_size)
+    size = check_image_size(size, ckpt.config, where if where != "from the file name" else f"from the name {Path(path).name}")
     generator, kp_detector = networks_from_checkpoint(ckpt, path)
-    return FOMModel(generator, kp_detector, ckpt.config, ckpt.origin, guess_image_size(path, ckpt),
-                    device, precision, warp_border)
+    return FOMModel(generator, kp_detector, ckpt.config, ckpt.origin, size, device, precision, warp_border)
 
 
 def load_model(path: str | os.PathLike, device: str = "cpu", precision: str = "fp32",
-               warp_border: str = "auto") -> FOMModel:
+               warp_border: str = "auto", image_size: int | None = None) -> FOMModel:
     """Load a .pth.tar / .pdparams / .safetensors checkpoint; the config is read from the tensors.
 
     warp_border: "plain" (original FOMM), "paddlegan" (PaddleGAN's inference-mode borders) or "auto"
     (paddlegan for weights that came from PaddleGAN, plain otherwise).
+    image_size: the crop size the networks run at (the size the model was trained at). None: the size
+    stored in our .safetensors, else a size in the file name (``vox-cpk-512.pdparams``,
+    ``...-384.pth.tar``), else 256. It must be a multiple of 128 for the released architectures.
     """
     check_options(device, precision, warp_border)  # before reading a large file
-    return model_from_checkpoint(read_checkpoint(path), path, device, precision, warp_border)
+    if image_size is not None:
+        image_size = _check_size_value(image_size, "asked for")
+    return model_from_checkpoint(read_checkpoint(path), path, device, precision, warp_border, image_size)

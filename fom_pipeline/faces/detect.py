@@ -1,6 +1,7 @@
 """Find faces: face-alignment's own detectors behind one small interface, or boxes typed by hand.
 
-``load_face_detector`` builds face-alignment's ``SFDDetector`` (S3FD) from a local weights file,
+``load_face_detector`` builds face-alignment's ``SFDDetector`` (S3FD) around weights we read
+ourselves without running pickle code (``torch.load(weights_only=True)`` or ``.safetensors``),
 downloading face-alignment's official ``s3fd-619a316812.pth`` into ``models/face_detection/`` when
 it is missing and downloads are allowed. ``detect_faces`` then filters (score, size), removes
 duplicates (IoU above a threshold keeps the larger box - what the seed meant to do, though its sort
@@ -111,20 +112,88 @@ def _resolve_sfd(weights_path, root: Path, allow_download: bool) -> Path:
     return weights_mod.ensure_weights("s3fd", root, allow_download=allowed, extra_dirs=[torch_hub])
 
 
+def _unusable_sfd(name: str, exc: BaseException) -> CheckpointError:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return CheckpointError(
+        f"{name} is not usable S3FD weights ({first[:160]}); download "
+        f"{weights_mod.KNOWN_WEIGHTS['s3fd'].url} again"
+    )
+
+
+def read_sfd_state_dict(path: str | os.PathLike, name: str | None = None) -> dict:
+    """S3FD's state dict from ``path``, read without running pickle code.
+
+    ``.pth``/``.pt``: ``torch.load(weights_only=True)`` (a pickle that asks for anything but tensors
+    and plain containers is refused); ``.safetensors``: read as such. ``name`` decides the format
+    when ``path`` has another name (a download still called ``*.part``).
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    name = name or path.name
+    try:
+        if name.lower().endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            state = load_file(str(path), device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        from ..checkpoints import weights_only_refusal
+
+        unsafe, reason = weights_only_refusal(exc)
+        if not unsafe:
+            raise _unusable_sfd(name, ValueError(reason)) from None
+        raise CheckpointError(
+            f"{name}: refusing to load: the file needs code execution to unpickle ({reason}); "
+            "S3FD weights are a plain tensor state dict"
+        ) from None
+    except Exception as exc:
+        raise _unusable_sfd(name, exc) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise _unusable_sfd(name, ValueError("the file holds no tensor state dict"))
+    return {str(k).removeprefix("module."): v for k, v in state.items()}
+
+
+def load_sfd_network(path: str | os.PathLike, name: str | None = None):
+    """face-alignment's S3FD network (on the CPU, eval mode) with the weights of ``path`` loaded strictly."""
+    from face_alignment.detection.sfd.net_s3fd import s3fd
+
+    name = name or Path(path).name
+    state = read_sfd_state_dict(path, name)
+    net = s3fd()
+    try:
+        net.load_state_dict(state, strict=True)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise _unusable_sfd(name, exc) from None
+    return net.eval()
+
+
 def _build_sfd(path: Path, device: str):
+    """face-alignment's SFDDetector around a network whose weights we loaded ourselves.
+
+    SFDDetector's own constructor would read the file with a bare ``torch.load`` on older
+    face-alignment releases (and fetch a URL when given none), so it is never called: the object is
+    made without it and given what the constructor sets (device, threshold, network).
+    """
+    from face_alignment.detection.core import FaceDetector as BackendDetector
     from face_alignment.detection.sfd.sfd_detector import SFDDetector
 
+    net = load_sfd_network(path)
+    detector = SFDDetector.__new__(SFDDetector)
     try:
-        try:
-            return SFDDetector(device, path_to_detector=str(path), filter_threshold=_CANDIDATE_THRESHOLD)
-        except TypeError:  # face-alignment versions without filter_threshold
-            return SFDDetector(device, path_to_detector=str(path))
-    except (RuntimeError, KeyError, ValueError, OSError, EOFError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{path.name} is not usable S3FD weights ({first[:160]}); download "
-            f"{weights_mod.KNOWN_WEIGHTS['s3fd'].url} again"
-        ) from None
+        BackendDetector.__init__(detector, device, False)
+    except ValueError:
+        raise InputError(f"face detector device {device!r} is unknown; use cpu, cuda or mps") from None
+    detector.filter_threshold = _CANDIDATE_THRESHOLD
+    detector.fiter_threshold = _CANDIDATE_THRESHOLD  # the attribute's spelling in older face-alignment
+    detector.face_detector = net.to(device)
+    return detector
 
 
 def _load_blazeface(weights_path, root: Path, device: str) -> FaceDetector:
