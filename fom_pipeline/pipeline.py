@@ -173,11 +173,13 @@ class FaceAnimation:
     def frame_count(self) -> int:
         return len(self.driving)
 
-    def batches(self) -> Iterator[np.ndarray]:
+    def batches(self, faces: Sequence[int] | None = None) -> Iterator[np.ndarray]:
+        """float32 [n,b,S,S,3] batches of the faces numbered in ``faces`` (0-based; default all)."""
         model = _model(self.model)
+        picked = self.crops if faces is None else self.crops[list(faces)]
         streams = [model.animate_batches(torch.from_numpy(crop), self.driving.keypoints, batch_size=self.batch_size,
                                          **self.options)
-                   for crop in self.crops]
+                   for crop in picked]
         for per_face in zip(*streams, strict=True):
             yield np.stack([frames.numpy() for frames in per_face])
 
@@ -222,9 +224,10 @@ class FramesAnimation:
     def frame_count(self) -> int:
         return self.array.shape[1]
 
-    def batches(self) -> Iterator[np.ndarray]:
+    def batches(self, faces: Sequence[int] | None = None) -> Iterator[np.ndarray]:
+        array = self.array if faces is None else self.array[list(faces)]
         for start in range(0, self.frame_count, self.batch_size):
-            yield as_float(self.array[:, start : start + self.batch_size])
+            yield as_float(array[:, start : start + self.batch_size])
 
     def frames(self, progress: Progress | None = None) -> np.ndarray:
         return as_float(self.array)
@@ -241,8 +244,8 @@ class AnimatedFace(FrameSource):
         self.height = self.width = animation.size
 
     def chunks(self, size: int = 16) -> Iterator[np.ndarray]:
-        for batch in self.animation.batches():
-            yield as_uint8(batch[self.face])
+        for batch in self.animation.batches(faces=[self.face]):  # only this face is computed
+            yield as_uint8(batch[0])
 
 
 class PastedFrames(FrameSource):
