@@ -11,8 +11,9 @@ from pathlib import Path
 
 import torch
 
-# File names the saved workflows use (what a user has after following the README).
-CHECKPOINT = "vox-cpk.pth.tar"
+# File names the saved workflows use (what a user has after following the README). The checkpoint
+# is PaddleGAN's release name, the one FOMLoadModel can download by itself.
+CHECKPOINT = "vox-cpk.pdparams"
 SFD_WEIGHTS = "s3fd-619a316812.pth"
 PHOTO_MULTI = "fom_source_image_multi_person.jpg"
 PHOTO_FACE = "fom_source_image.png"
@@ -23,12 +24,12 @@ DRIVER_HEAD = "lp_driving_d0.mp4"
 SFD_FACE_SCORE = 0.982  # softmax([0, 4])[1]: the generated detector's score for every kept box
 
 
-def write_fomm_checkpoint(path: Path, seed: int = 0) -> None:
-    """A small random FOMM in the original release's .pth.tar layout ({generator, kp_detector})."""
-    from fom_pipeline.testing import random_model
+def write_fomm_checkpoint(path: Path, seed: int = 0, config: dict | None = None) -> None:
+    """A random FOMM (small unless ``config`` says otherwise) in PaddleGAN's .pdparams layout, as
+    paddle.save writes the released vox-cpk.pdparams."""
+    from fom_pipeline.testing import random_model, write_model_pdparams
 
-    model = random_model(seed=seed, image_size=256)
-    torch.save({"generator": model.generator.state_dict(), "kp_detector": model.kp_detector.state_dict()}, path)
+    write_model_pdparams(path, random_model(config, seed=seed, image_size=256))
 
 
 def write_sfd_weights(path: Path, seed: int = 0) -> None:

@@ -54,7 +54,7 @@ def test_multi_face_workflow_takes_every_face(comfy_env):
 @pytest.mark.timeout(300)
 def test_second_run_reuses_loaded_model(comfy_env):
     def loads() -> int:
-        return comfy_env.log_text().count("FOM: loading vox-cpk.pth.tar")
+        return comfy_env.log_text().count(f"FOM: loading {assets.CHECKPOINT} ")
 
     first = with_inputs(api("single_face"), "FOMLoadModel", warp_border="paddlegan")
     before = loads()

@@ -14,6 +14,7 @@ DECLARED = {
     ("FOMLoadModel", "device"): ("COMBO", {"default": "auto", "options": ["auto", "cpu", "cuda", "mps"]}),
     ("FOMLoadModel", "precision"): ("COMBO", {"default": "fp32", "options": ["fp32", "bf16", "fp16"]}),
     ("FOMLoadModel", "warp_border"): ("COMBO", {"default": "auto", "options": ["auto", "paddlegan", "plain"]}),
+    ("FOMLoadModel", "image_size"): ("INT", {"default": 0, "min": 0}),
     ("FOMLoadFaceDetector", "backend"): ("COMBO", {"default": "sfd"}),
     ("FOMDetectFaces", "detector"): ("FOM_FACE_DETECTOR", {}),
     ("FOMDetectFaces", "image"): ("IMAGE", {}),
@@ -84,7 +85,9 @@ def test_inputs_types_and_defaults_as_declared(object_info):
 
 def test_model_folders_list_generated_files(object_info):
     ckpts = _inputs(object_info["FOMLoadModel"])["ckpt_name"][1]["options"]
-    assert "vox-cpk.pth.tar" in ckpts
+    # PaddleGAN's releases first (downloaded when picked), each once, whether on disk or not
+    assert ckpts[:3] == ["vox-cpk.pdparams", "vox-cpk-512.pdparams", "vox-mobile.pdparams"]
+    assert len(ckpts) == len(set(ckpts)), ckpts
     weights = _inputs(object_info["FOMLoadFaceDetector"])["weights"][1]["options"]
     assert weights[0] == "auto" and "s3fd-619a316812.pth" in weights
 
