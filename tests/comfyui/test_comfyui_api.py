@@ -5,6 +5,7 @@ import time
 
 import assets
 import pytest
+import video_checks
 from comfy_host import PromptError, execution_error
 from conftest import CLIP_FRAMES
 from workflow_files import WORKFLOWS, api, fast, with_inputs
@@ -15,6 +16,18 @@ EXPECTED = {
     "single_face": (CLIP_FRAMES - 1, 256, 256, 25.0, False),
     "faces_by_hand_two_drivers": (CLIP_FRAMES, 1200, 900, 30.0, True),
 }
+
+
+def _sfd_boxes(server):
+    """The generated S3FD (the host's own weights file) as ``photo -> raw boxes``, for video_checks."""
+
+    def detect(photo):
+        from fom_pipeline.faces import load_face_detector
+
+        weights = server.base_dir / "models" / "face_detection" / assets.SFD_WEIGHTS
+        return load_face_detector(weights_path=weights, device="cpu").detect(photo.astype("float32") / 255.0)[0]
+
+    return detect
 
 
 def _video_output(server, entry: dict) -> dict:
@@ -37,6 +50,16 @@ def test_api_workflow_runs_and_writes_video(comfy_env, name):
     assert (info["frames"], info["width"], info["height"]) == (frames, width, height), info
     assert info["fps"] == pytest.approx(fps, rel=1e-3)
     assert info["audio"] is audio
+    # Pixels: a face (not the photo) inside every paste circle, the photo untouched outside them. Not
+    # motion: the random test checkpoint's faces barely change with the driving frames (see video_checks).
+    video = video_checks.read_frames(path)
+    assert video.shape == (frames, height, width, 3)
+    inputs = comfy_env.base_dir / "input"
+    pasted = video_checks.paste_circles(fast(name), inputs, _sfd_boxes(comfy_env))
+    if pasted is None:  # the output is the animated face itself
+        video_checks.assert_animated_not_photo(video, video_checks.source_photo(fast(name), inputs))
+    else:
+        video_checks.assert_faces_moved_background_still(video, *pasted, min_motion=None)
 
 
 def test_multi_face_workflow_takes_every_face(comfy_env):
