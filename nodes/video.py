@@ -20,12 +20,11 @@ import weakref
 from fractions import Fraction
 
 import folder_paths
-import numpy as np
 import torch
 from comfy_api.input import VideoInput
 from comfy_api.input_impl import VideoFromFile
 
-from fom_pipeline.streams import AudioTrack, FrameArray, FrameSource, Trimmed, VideoFile, as_float
+from fom_pipeline.streams import AudioTrack, FrameArray, FrameSource, Trimmed, VideoFile
 
 from .common import FOMNodeError, engine_errors, progress_callback
 
@@ -97,32 +96,6 @@ def frame_source(value, what: str, fps: float | None = None) -> FrameSource:
     raise FOMNodeError(f"{what}: expected a VIDEO or an IMAGE batch, got {type(value).__name__}")
 
 
-def _read_audio(track: AudioTrack, seconds: float) -> dict | None:
-    """``seconds`` of a track's audio as ComfyUI AUDIO, decoded with PyAV (ComfyUI's own reader)."""
-    import av
-
-    chunks, rate = [], None
-    with av.open(track.path) as container:
-        if not container.streams.audio:
-            return None
-        stream = container.streams.audio[0]
-        rate = int(stream.sample_rate or 44100)
-        first, last = int(track.start * rate), int((track.start + seconds) * rate)
-        seen = 0
-        for frame in container.decode(stream):
-            data = frame.to_ndarray()
-            if frame.format.is_packed:  # interleaved samples come as one row
-                data = data.reshape(-1, len(frame.layout.channels)).T
-            chunks.append(data.astype(np.float32) / (32768.0 if data.dtype == np.int16 else 1.0))
-            seen += data.shape[1]
-            if seen >= last:
-                break
-    if not chunks:
-        return None
-    waveform = np.concatenate(chunks, axis=1)[:, first:last]
-    return {"waveform": torch.from_numpy(np.ascontiguousarray(waveform))[None], "sample_rate": rate}
-
-
 class StreamedVideo(VideoInput):
     """A VIDEO whose frames come from a FrameSource when a consumer asks (see the module doc)."""
 
@@ -174,13 +147,9 @@ class StreamedVideo(VideoInput):
         return VideoFromFile(self.render()).save_to(path, format=format, codec=codec, metadata=metadata)
 
     def get_components(self):
-        """Every frame as one IMAGE tensor plus the audio: the in-memory fallback for short clips."""
-        from comfy_api.util import VideoComponents
-
-        parts = [torch.from_numpy(as_float(chunk).copy()) for chunk in self.source.chunks(8)]
-        images = torch.cat(parts) if parts else torch.zeros(0, self.source.height, self.source.width, 3)
-        audio = _read_audio(self.source.audio, len(images) / self.source.fps) if self.source.audio else None
-        return VideoComponents(images=images, audio=audio, frame_rate=self.get_frame_rate())
+        """Every frame as one IMAGE tensor plus the audio (the in-memory path for short clips), decoded
+        from the render, so it matches what Save Video writes and reuses the render if there is one."""
+        return VideoFromFile(self.render()).get_components()
 
     def as_trimmed(self, start_time: float = 0.0, duration: float = 0.0, *_args, **_kwargs) -> StreamedVideo:
         first = int(round(float(start_time or 0.0) * self.source.fps))

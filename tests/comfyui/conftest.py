@@ -26,7 +26,9 @@ def pytest_collection_modifyitems(items):
 def comfy_server(tmp_path_factory) -> ComfyServer:
     """Start ComfyUI 0.3.75 (CPU) once for the session; its log goes to test-artifacts/."""
     base = tmp_path_factory.mktemp("comfy_base")
-    server = ComfyServer(base_dir=base, port=free_port(), log_path=ARTIFACTS / "comfyui-server.log")
+    # One log per test session: tests count its lines, so two sessions at once must not share it.
+    name = "comfyui-server.log" if os.environ.get("CI") else f"comfyui-server-{os.getpid()}.log"
+    server = ComfyServer(base_dir=base, port=free_port(), log_path=ARTIFACTS / name)
     t0 = time.monotonic()
     server.start()
     print(f"ComfyUI up on {server.url} after {time.monotonic() - t0:.1f}s (log {server.log_path})")

@@ -6,7 +6,10 @@ import pytest
 from comfy_host import PACK_NAME, REPO
 
 PACK_NODES = ["FOMLoadModel", "FOMLoadFaceDetector", "FOMDetectFaces", "FOMFacesFromBoxes", "FOMSelectFaces",
-              "FOMCropDrivingVideo", "FOMExtractKeypoints", "FOMTransferMotion", "FOMPasteFaces", "FOMDrawKeypoints"]
+              "FOMCropDrivingVideo", "FOMExtractKeypoints", "FOMTransferMotion", "FOMAnimationToImages",
+              "FOMAnimationToVideo", "FOMPasteFaces", "FOMDrawKeypoints"]
+# Composition only (holds every frame): not in the streaming workflows, run by test_comfyui_streaming.py.
+NOT_IN_WORKFLOWS = {"FOMAnimationToImages"}
 WORKFLOWS = ["multi_face_animation", "single_face", "faces_by_hand_two_drivers"]
 
 # (node, input) -> (type, {expected option subset})
@@ -24,12 +27,16 @@ DECLARED = {
                                             "options": ["left_to_right", "largest", "top_to_bottom"]}),
     ("FOMDetectFaces", "crop_mode"): ("COMBO", {"default": "square", "options": ["square", "paddlegan"]}),
     ("FOMDetectFaces", "crop_scale"): ("FLOAT", {"default": 2.0}),
-    ("FOMDetectFaces", "size"): ("INT", {"default": 256}),
+    ("FOMDetectFaces", "size"): ("INT", {"default": 0, "min": 0}),
     ("FOMFacesFromBoxes", "boxes"): ("STRING", {}),
     ("FOMSelectFaces", "faces"): ("FOM_FACES", {}),
     ("FOMSelectFaces", "indices"): ("STRING", {"default": "1"}),
-    ("FOMCropDrivingVideo", "size"): ("INT", {"default": 256}),
+    ("FOMCropDrivingVideo", "driving"): ("VIDEO,IMAGE", {}),
+    ("FOMCropDrivingVideo", "size"): ("INT", {"default": 0, "min": 0}),
     ("FOMExtractKeypoints", "model"): ("FOM_MODEL", {}),
+    ("FOMExtractKeypoints", "driving"): ("VIDEO,IMAGE", {}),
+    ("FOMExtractKeypoints", "fps"): ("FLOAT", {"default": 0.0, "forceInput": True}),
+    ("FOMTransferMotion", "source"): ("FOM_FACES,IMAGE", {}),
     ("FOMExtractKeypoints", "batch_size"): ("INT", {"default": 32, "min": 1}),
     ("FOMTransferMotion", "driving_keypoints"): ("FOM_KEYPOINTS", {}),
     ("FOMTransferMotion", "relative"): ("BOOLEAN", {"default": True}),
@@ -40,7 +47,13 @@ DECLARED = {
     ("FOMPasteFaces", "ratio"): ("FLOAT", {"default": 0.4, "min": 0.1, "max": 1.0}),
     ("FOMPasteFaces", "feather"): ("FLOAT", {"default": -1.0}),
     ("FOMPasteFaces", "color_match"): ("COMBO", {"default": "off", "options": ["off", "lab", "rgb"]}),
+    ("FOMPasteFaces", "image"): ("IMAGE,VIDEO", {}),
+    ("FOMPasteFaces", "animation"): ("FOM_ANIMATION", {}),
+    ("FOMPasteFaces", "edited_crops"): ("IMAGE", {}),
+    ("FOMAnimationToVideo", "face"): ("INT", {"default": 1, "min": 1}),
+    ("FOMDrawKeypoints", "driving"): ("VIDEO,IMAGE", {}),
     ("FOMDrawKeypoints", "keypoints"): ("FOM_KEYPOINTS", {}),
+    ("FOMDrawKeypoints", "frames"): ("INT", {"default": 8, "min": 0}),
 }
 OUTPUTS = {
     "FOMLoadModel": ["FOM_MODEL"],
@@ -48,10 +61,12 @@ OUTPUTS = {
     "FOMDetectFaces": ["FOM_FACES", "IMAGE", "IMAGE"],
     "FOMFacesFromBoxes": ["FOM_FACES", "IMAGE", "IMAGE"],
     "FOMSelectFaces": ["FOM_FACES", "IMAGE"],
-    "FOMCropDrivingVideo": ["IMAGE"],
+    "FOMCropDrivingVideo": ["VIDEO"],
     "FOMExtractKeypoints": ["FOM_KEYPOINTS"],
-    "FOMTransferMotion": ["IMAGE"],
-    "FOMPasteFaces": ["IMAGE"],
+    "FOMTransferMotion": ["FOM_ANIMATION"],
+    "FOMAnimationToImages": ["IMAGE"],
+    "FOMAnimationToVideo": ["VIDEO"],
+    "FOMPasteFaces": ["VIDEO"],
     "FOMDrawKeypoints": ["IMAGE"],
 }
 
@@ -112,4 +127,4 @@ def test_every_pack_node_is_in_some_workflow():
         ui_types = {str(n["id"]): n["type"] for n in ui["nodes"]}
         assert ui_types == {k: v["class_type"] for k, v in api.items()}, name
         used |= set(ui_types.values())
-    assert set(PACK_NODES) <= used, set(PACK_NODES) - used
+    assert set(PACK_NODES) - NOT_IN_WORKFLOWS <= used, set(PACK_NODES) - NOT_IN_WORKFLOWS - used
