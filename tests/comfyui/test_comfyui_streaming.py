@@ -62,8 +62,10 @@ def test_streaming_output_equals_the_image_path(comfy_env):
     assert info_a == info_b, (info_a, info_b)  # frame count, size, fps, audio
     assert info_a["audio"] and info_a["frames"] > 0
     fa, fb = read_frames(a).astype(np.int16), read_frames(b).astype(np.int16)
-    diff = np.abs(fa - fb)  # two h264 encoders (ours, and Create Video's PyAV): codec noise only
-    assert diff.mean() < BACKGROUND_MEAN and np.percentile(diff, 99) <= BACKGROUND_P99, \
+    # Codec noise only: the IMAGE path goes through h264 three times (first paste's video decoded by
+    # Get Video Components, the second's likewise, then Create Video's encoder), the stream once.
+    diff = np.abs(fa - fb)
+    assert diff.mean() < 1.6 * BACKGROUND_MEAN and np.percentile(diff, 99) <= BACKGROUND_P99, \
         (diff.mean(), np.percentile(diff, 99))
     # and it is an animation, not the photo: each pasted face differs from the photo it replaced
     photo = read_photo(comfy_env.base_dir / "input" / assets.PHOTO_MULTI).astype(np.int16)
