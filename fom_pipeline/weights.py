@@ -6,7 +6,8 @@ from its official URL with a progress bar, into ``<dest>.part`` first, checked (
 that it reads as the weights it should be) and only then moved into place, so an interrupted, corrupt
 or wrong download never leaves a file that looks valid. ``FOM_ALLOW_DOWNLOAD=0`` (or
 ``allow_download=False``) forbids network access: the error then names the URL and the exact path to
-save the file as. The command line and the ComfyUI nodes share these functions.
+save the file as. ``FOM_WEIGHTS_MIRROR=URL`` fetches every known file from ``URL/<file name>``
+instead of its official host. The command line and the ComfyUI nodes share these functions.
 """
 
 from __future__ import annotations
@@ -80,6 +81,13 @@ def models_dir() -> Path:
     """The folder holding ``fom/`` and ``face_detection/``: ``$FOM_MODELS_DIR`` or the pack's models/."""
     env = os.environ.get("FOM_MODELS_DIR", "").strip()
     return Path(env).expanduser() if env else PACK_ROOT / "models"
+
+
+def source_url(info: KnownWeights) -> str:
+    """Where a known file is downloaded from: its official URL, or ``$FOM_WEIGHTS_MIRROR/<file name>``
+    when a mirror is set (a company mirror, or a country where the official host is slow)."""
+    mirror = os.environ.get("FOM_WEIGHTS_MIRROR", "").strip()
+    return f"{mirror.rstrip('/')}/{info.filename}" if mirror else info.url
 
 
 def downloads_allowed(allow_download: bool | None = None) -> bool:
@@ -245,5 +253,6 @@ def ensure_weights(
     if found is not None:
         return found
     dest = root / info.subdir / info.filename
-    return download(info.url, dest, info.sha256, info.size, progress=progress, allow_download=allow_download,
-                    callback=callback, verify=weights_check(dest, info.subdir) if check else None)
+    return download(source_url(info), dest, info.sha256, info.size, progress=progress,
+                    allow_download=allow_download, callback=callback,
+                    verify=weights_check(dest, info.subdir) if check else None)

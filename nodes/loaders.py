@@ -199,7 +199,7 @@ def _download_release(key: str) -> str:
         if found is not None:
             return str(found)
         if weights.downloads_allowed():
-            log.info("FOM: downloading %s from %s", info.filename, info.url)
+            log.info("FOM: downloading %s from %s", info.filename, weights.source_url(info))
         path = weights.ensure_weights(key, models_root=folder_paths.models_dir, progress=False, callback=progress)
     return str(path)
 

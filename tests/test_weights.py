@@ -264,3 +264,20 @@ def test_s3fd_download_is_checked_as_detector_weights(release_at, tmp_path):
     with pytest.raises(WeightsMissingError, match=r"s3fd-619a316812.pth is missing \(the downloaded file is not usable"):
         weights.ensure_weights("s3fd", root, allow_download=True, progress=False)
     assert leftovers(root / "face_detection") == []
+
+
+def test_a_mirror_replaces_the_official_host(server, tmp_path, monkeypatch):
+    Handler.files["/mirror/vox-cpk.pdparams"] = _tiny_pdparams(tmp_path)
+    try:
+        info = weights.KNOWN_WEIGHTS["vox-cpk"]
+        assert weights.source_url(info) == info.url  # no mirror: the official URL
+        monkeypatch.setenv("FOM_WEIGHTS_MIRROR", server + "/mirror/")
+        assert weights.source_url(info) == server + "/mirror/vox-cpk.pdparams"
+        root = tmp_path / "models"
+        path = weights.ensure_weights("vox-cpk", root, allow_download=True, progress=False)
+        assert path == root / "fom" / "vox-cpk.pdparams" and fp.load_model(path).origin == "paddlegan"
+        monkeypatch.setenv("FOM_ALLOW_DOWNLOAD", "0")  # offline, the message names the mirror's URL
+        with pytest.raises(WeightsMissingError, match=r"download http://127\.0\.0\.1:\d+/mirror/vox-cpk-512"):
+            weights.ensure_weights("vox-cpk-512", root, progress=False)
+    finally:
+        Handler.files.clear()
