@@ -173,3 +173,54 @@ def test_twenty_prompts_leave_memory_flat(comfy_env):
     mib = [round(r / 2**20) for r in rss]
     assert rss[-1] <= 1.10 * rss[1], mib
     assert max(rss[2:]) <= 1.10 * rss[1], mib
+
+
+def _run_watching_progress(server, prompt: dict, timeout: float = 280) -> tuple[dict, list[dict]]:
+    """Queue ``prompt`` while listening on ComfyUI's websocket; returns the history entry and every
+    ``progress`` message of that prompt ({value, max, node, prompt_id})."""
+    import asyncio
+    import json
+
+    import aiohttp
+
+    async def watch() -> tuple[str, list[dict]]:
+        seen: list[dict] = []
+        url = server.url.replace("http", "ws") + f"/ws?clientId={server.client_id}"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            prompt_id = await asyncio.to_thread(server.queue_prompt, prompt)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                msg = await ws.receive(timeout=timeout)
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                event = json.loads(msg.data)
+                data = event.get("data", {})
+                if data.get("prompt_id") != prompt_id:
+                    continue
+                if event["type"] == "progress":
+                    seen.append(data)
+                if event["type"] in ("execution_success", "execution_error", "execution_interrupted"):
+                    break
+            return prompt_id, seen
+
+    prompt_id, seen = asyncio.run(watch())
+    return server.wait(prompt_id, timeout=60), seen
+
+
+@pytest.mark.timeout(400)
+def test_progress_moves_on_save_video_during_the_render(comfy_env):
+    clip = comfy_env.base_dir / "input" / "fom_dv_48.mp4"
+    if not clip.exists():
+        assets.make_clip(shared_dir() / "media" / assets.DRIVER_CROPPED, clip, frames=48, audio=True)
+    prompt = api("faces_by_hand_two_drivers")
+    prompt["6"]["inputs"]["file"] = prompt["8"]["inputs"]["file"] = clip.name
+    prompt = with_inputs(prompt, "SaveVideo", filename_prefix="fom/progress")
+    entry, progress = _run_watching_progress(comfy_env, prompt)
+    assert entry["status"]["status_str"] == "success", execution_error(entry)
+    on_save = [(p["value"], p["max"]) for p in progress if p["node"] == "17"]
+    assert len(on_save) >= 4, progress  # batch by batch, not one jump at the end
+    assert all(total == 48 for _, total in on_save), on_save
+    values = [v for v, _ in on_save]
+    assert values == sorted(values) and values[-1] == 48 and values[0] < 48, values
+    keypoints = [p for p in progress if p["node"] in ("10", "11")]
+    assert keypoints and keypoints[-1]["value"] == keypoints[-1]["max"] == 48
