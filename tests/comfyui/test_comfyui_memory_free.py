@@ -11,6 +11,7 @@ import assets
 import psutil
 import pytest
 from comfy_host import execution_error
+from workflow_files import model_prompt
 
 BIG = "fom-memory-full-vox.pdparams"  # the vox-256 release architecture with random weights (~240 MB)
 MiB = 1024 * 1024
@@ -28,16 +29,7 @@ def big_model(comfy_env):
 
 def _prompt(batch_size: int) -> dict:
     """Load the model, compute keypoints of the portrait, draw them: small, but it needs the networks."""
-    return {
-        "1": {"class_type": "LoadImage", "inputs": {"image": assets.PHOTO_FACE}},
-        "2": {"class_type": "FOMLoadModel", "inputs": {"ckpt_name": BIG, "device": "cpu", "precision": "fp32",
-                                                      "warp_border": "auto", "image_size": 0}},
-        "3": {"class_type": "FOMExtractKeypoints", "inputs": {"model": ["2", 0], "driving": ["1", 0],
-                                                             "batch_size": batch_size}},
-        "4": {"class_type": "FOMDrawKeypoints", "inputs": {"driving": ["1", 0], "keypoints": ["3", 0],
-                                                          "frames": 1, "radius": 0}},
-        "5": {"class_type": "PreviewImage", "inputs": {"images": ["4", 0]}},
-    }
+    return model_prompt(assets.PHOTO_FACE, BIG, batch_size=batch_size)
 
 
 def _rss(server) -> int:

@@ -10,6 +10,7 @@ import threading
 
 import pytest
 from comfy_host import ARTIFACTS, ComfyServer, execution_error, free_port
+from workflow_files import model_prompt
 
 from fom_pipeline.testing import random_model, write_model_pdparams
 
@@ -62,16 +63,7 @@ def online_server(tmp_path_factory, mirror):
 
 
 def _prompt(ckpt_name: str, batch_size: int = 8) -> dict:
-    return {
-        "1": {"class_type": "LoadImage", "inputs": {"image": "face.png"}},
-        "2": {"class_type": "FOMLoadModel", "inputs": {"ckpt_name": ckpt_name, "device": "cpu", "precision": "fp32",
-                                                      "warp_border": "auto", "image_size": 0}},
-        "3": {"class_type": "FOMExtractKeypoints", "inputs": {"model": ["2", 0], "driving": ["1", 0],
-                                                             "batch_size": batch_size}},
-        "4": {"class_type": "FOMDrawKeypoints", "inputs": {"driving": ["1", 0], "keypoints": ["3", 0],
-                                                          "frames": 1, "radius": 0}},
-        "5": {"class_type": "PreviewImage", "inputs": {"images": ["4", 0]}},
-    }
+    return model_prompt("face.png", ckpt_name, batch_size=batch_size)
 
 
 @pytest.mark.timeout(300)

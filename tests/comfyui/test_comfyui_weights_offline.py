@@ -10,6 +10,7 @@ import os
 import pytest
 import torch
 from comfy_host import ARTIFACTS, ComfyServer, PromptError, execution_error, free_port
+from workflow_files import model_prompt
 
 from fom_pipeline import weights
 from fom_pipeline.testing import random_model, write_model_pdparams
@@ -39,16 +40,7 @@ def offline_server(tmp_path_factory):
 
 
 def _load_prompt(ckpt_name: str, image_size: int = 0) -> dict:
-    return {
-        "1": {"class_type": "LoadImage", "inputs": {"image": "face.png"}},
-        "2": {"class_type": "FOMLoadModel", "inputs": {"ckpt_name": ckpt_name, "device": "cpu", "precision": "fp32",
-                                                      "warp_border": "auto", "image_size": image_size}},
-        "3": {"class_type": "FOMExtractKeypoints", "inputs": {"model": ["2", 0], "driving": ["1", 0],
-                                                             "batch_size": 8}},
-        "4": {"class_type": "FOMDrawKeypoints", "inputs": {"driving": ["1", 0], "keypoints": ["3", 0],
-                                                          "frames": 1, "radius": 0}},
-        "5": {"class_type": "PreviewImage", "inputs": {"images": ["4", 0]}},
-    }
+    return model_prompt("face.png", ckpt_name, image_size=image_size)
 
 
 @pytest.fixture(scope="module")

@@ -38,3 +38,17 @@ def fast(name: str) -> dict:
     for class_type, inputs in FAST_INPUTS.get(name, {}).items():
         prompt = with_inputs(prompt, class_type, **inputs)
     return prompt
+
+
+def model_prompt(image: str, ckpt_name: str, batch_size: int = 8, image_size: int = 0) -> dict:
+    """The smallest graph that needs a model's networks: load it, take keypoints of a picture, draw them."""
+    return {
+        "1": {"class_type": "LoadImage", "inputs": {"image": image}},
+        "2": {"class_type": "FOMLoadModel", "inputs": {"ckpt_name": ckpt_name, "device": "cpu", "precision": "fp32",
+                                                      "warp_border": "auto", "image_size": image_size}},
+        "3": {"class_type": "FOMExtractKeypoints", "inputs": {"model": ["2", 0], "driving": ["1", 0],
+                                                             "batch_size": batch_size}},
+        "4": {"class_type": "FOMDrawKeypoints", "inputs": {"driving": ["1", 0], "keypoints": ["3", 0],
+                                                          "frames": 1, "radius": 0}},
+        "5": {"class_type": "PreviewImage", "inputs": {"images": ["4", 0]}},
+    }
