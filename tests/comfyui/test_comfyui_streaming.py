@@ -179,6 +179,7 @@ def _run_watching_progress(server, prompt: dict, timeout: float = 280) -> tuple[
     """Queue ``prompt`` while listening on ComfyUI's websocket; returns the history entry and every
     ``progress`` message of that prompt ({value, max, node, prompt_id})."""
     import asyncio
+    import concurrent.futures
     import json
 
     import aiohttp
@@ -203,7 +204,9 @@ def _run_watching_progress(server, prompt: dict, timeout: float = 280) -> tuple[
                     break
             return prompt_id, seen
 
-    prompt_id, seen = asyncio.run(watch())
+    # a thread of its own: Playwright's sync API (the editor tests) keeps a loop running on this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        prompt_id, seen = pool.submit(lambda: asyncio.run(watch())).result()
     return server.wait(prompt_id, timeout=60), seen
 
 
