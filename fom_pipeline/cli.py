@@ -371,7 +371,7 @@ def run(args: argparse.Namespace) -> Summary:
     crops = F.crop_faces(image, records)
 
     # Pass 1: the driving video's keypoints (through its fixed face window when asked).
-    driving = VideoFile(meta.path, start=args.start, max_frames=limit, audio=not args.no_audio)
+    driving = VideoFile(meta.path, start=args.start, max_frames=limit, audio=not args.no_audio, meta=meta)
     if args.crop_driving:
         with bars.bar("detect driving face", driving.frame_count) as bar:
             window = P.find_driving_window(detector, driving, progress=_tqdm_progress(bar))

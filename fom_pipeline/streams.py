@@ -80,10 +80,10 @@ class VideoFile(FrameSource):
     """A video file decoded by ffmpeg, optionally from ``start`` seconds and for ``max_frames``."""
 
     def __init__(self, path: str | os.PathLike, start: float = 0.0, max_frames: int | None = None,
-                 audio: bool = True):
+                 audio: bool = True, meta=None):
         from .video import read_video_meta
 
-        meta = read_video_meta(path)
+        meta = meta or read_video_meta(path)  # ``meta``: a VideoMeta already read for ``path``
         if start and meta.duration and start >= meta.duration:
             raise InputError(f"start {start:g} s is past the end of the video ({meta.duration:g} s): {meta.path}")
         self.meta = meta

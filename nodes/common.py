@@ -46,18 +46,14 @@ def engine_errors(node: str):
         raise FOMNodeError(f"{node}: {exc}") from None
 
 
-def progress_callback(total: int, node_total: int | None = None, offset: int = 0):
-    """A ``progress(done, total)`` for the engine that moves ComfyUI's bar and honours Cancel.
+def progress_callback(total: int):
+    """A ``progress(done, total)`` for the engine that moves ComfyUI's bar and honours Cancel."""
+    bar = comfy.utils.ProgressBar(total)
 
-    ``offset``/``node_total`` let several engine calls (one per face) share one bar.
-    """
-    bar = comfy.utils.ProgressBar(node_total or total)
-
-    def progress(done: int, _total: int, _offset: int = offset) -> None:
+    def progress(done: int, new_total: int) -> None:
         comfy.model_management.throw_exception_if_processing_interrupted()
-        bar.update_absolute(_offset + done)
+        bar.update_absolute(done, max(new_total, done))
 
-    progress.bar = bar
     return progress
 
 
