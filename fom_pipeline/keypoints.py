@@ -1,11 +1,15 @@
-"""Keypoints as data, and the reference's rules for moving a source's keypoints with a driver."""
+"""Keypoints as data, the reference's rules for moving a source's keypoints with a driver, temporal
+smoothing of a driver's keypoints, and a fingerprint of the keypoint detector that made them."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from .errors import InputError
 
 
 @dataclass
@@ -114,3 +118,96 @@ def find_best_frame(source: Keypoints, driving: Keypoints) -> int:
     values = driving.value.detach().cpu().double().numpy()
     dists = [float(((src - _pose_signature(v)) ** 2).sum()) for v in values]
     return int(np.argmin(dists))
+
+
+# ---------------------------------------------------------------------------------------------------
+# temporal smoothing
+
+FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))  # a Gaussian's width at half height, in sigmas
+
+
+def smoothing_weights(count: int, frames: float) -> tuple[np.ndarray, np.ndarray]:
+    """Frame offsets [2r+1] and per-frame weights [count, 2r+1] of a zero-phase smoother.
+
+    Each frame is a Gaussian-weighted local linear fit of its neighbours (sigma = ``frames`` / 2.355,
+    so the Gaussian is ``frames`` wide at half height, cut at 3 sigma). In the middle of a clip the
+    window is symmetric and this is a plain Gaussian blur; near the ends, where the window is cut,
+    the line fit follows the trend instead of pulling the end frames towards the middle (a
+    reflected or shrunk window would: in ``relative`` mode the first frame is the reference, and
+    its bias would shift the whole clip). Weights sum to 1 and give linear motion back unchanged.
+    """
+    sigma = float(frames) / FWHM_PER_SIGMA
+    radius = max(1, math.ceil(3.0 * sigma))
+    offsets = np.arange(-radius, radius + 1)
+    gauss = np.exp(-0.5 * (offsets / sigma) ** 2)
+    inside = (np.arange(count)[:, None] + offsets[None, :] >= 0) & (np.arange(count)[:, None] + offsets < count)
+    w = gauss[None, :] * inside
+    k = offsets[None, :].astype(np.float64)
+    s0, s1, s2 = w.sum(1, keepdims=True), (w * k).sum(1, keepdims=True), (w * k * k).sum(1, keepdims=True)
+    det = s0 * s2 - s1 * s1
+    flat = det <= 1e-12 * s0 * s0  # a single frame: nothing to fit a line to
+    weights = np.where(flat, w / s0, w * (s2 - s1 * k) / np.where(flat, 1.0, det))
+    return offsets, weights
+
+
+def _smooth_series(series: torch.Tensor, offsets: np.ndarray, weights: np.ndarray) -> torch.Tensor:
+    """Apply per-frame ``weights`` along the first axis of ``series`` [T, ...] (computed in float64)."""
+    count = series.shape[0]
+    flat = series.detach().cpu().double().reshape(count, -1)
+    out = torch.zeros_like(flat)
+    index = torch.arange(count)
+    for j, offset in enumerate(offsets):
+        column = torch.from_numpy(weights[:, j : j + 1])
+        out += column * flat[(index + int(offset)).clamp_(0, count - 1)]  # cut-off taps weigh 0
+    return out.reshape(series.shape).to(series.dtype)
+
+
+def smooth_keypoints(keypoints: Keypoints, frames: float) -> Keypoints:
+    """Keypoints (values and jacobians) smoothed over time, ``frames`` wide (0 = unchanged).
+
+    Zero-phase: every driving frame is known before any is generated, so the smoother looks as far
+    ahead as behind and the motion is not delayed. See :func:`smoothing_weights`.
+    """
+    if not math.isfinite(float(frames)) or frames < 0:
+        raise InputError(f"smoothing must be 0 (off) or more frames, got {frames}")
+    if frames == 0 or len(keypoints) < 2:
+        return keypoints
+    offsets, weights = smoothing_weights(len(keypoints), frames)
+    jacobian = keypoints.jacobian
+    if jacobian is not None:
+        jacobian = _smooth_series(jacobian, offsets, weights).to(jacobian.device)
+    return Keypoints(_smooth_series(keypoints.value, offsets, weights).to(keypoints.value.device), jacobian)
+
+
+# ---------------------------------------------------------------------------------------------------
+# which detector made a set of keypoints
+
+FINGERPRINT_SIZE = 256
+FINGERPRINT_TOLERANCE = 0.03  # in keypoint units ([-1, 1] across the crop): ~4 px at 256
+
+
+def fingerprint_image(size: int = FINGERPRINT_SIZE) -> np.ndarray:
+    """A fixed synthetic picture (colour waves and blobs), float32 [1, S, S, 3]."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / size
+    channels = [0.5 + 0.3 * np.sin(2 * np.pi * (1.3 * xx + 0.7 * yy) + phase) for phase in (0.0, 2.1, 4.2)]
+    image = np.stack(channels, axis=-1)
+    for cx, cy, radius, colour in ((0.3, 0.35, 0.08, (0.9, 0.2, 0.2)), (0.7, 0.4, 0.06, (0.1, 0.8, 0.3)),
+                                   (0.5, 0.7, 0.1, (0.2, 0.3, 0.9))):
+        blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * radius**2))[..., None]
+        image = image * (1 - blob) + np.asarray(colour) * blob
+    return np.clip(image, 0.0, 1.0).astype(np.float32)[None]
+
+
+def detector_fingerprint(model) -> torch.Tensor:
+    """The keypoints ``model`` finds on :func:`fingerprint_image`, float32 [K, 2].
+
+    FOMM keypoints are learnt without labels: keypoint 3 of one checkpoint is not keypoint 3 of
+    another, so keypoints must drive the model that made them. Equal weights give equal keypoints
+    whatever the file format or precision; different detectors give different ones.
+    """
+    return model.extract_keypoints(fingerprint_image()).value[0].detach().float().cpu()
+
+
+def same_detector(a: torch.Tensor, b: torch.Tensor, tolerance: float = FINGERPRINT_TOLERANCE) -> bool:
+    """Whether two :func:`detector_fingerprint` results come from the same keypoint detector."""
+    return a.shape == b.shape and bool((a.float() - b.float()).abs().max() <= tolerance)

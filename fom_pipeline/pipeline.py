@@ -19,6 +19,7 @@ stop the work (Ctrl-C in the command line, Cancel in ComfyUI).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -30,9 +31,11 @@ import torch
 from .errors import InputError
 from .faces import crop_driving_frames, detect_faces_batch, driving_window, paste_faces
 from .faces.crops import DEFAULT_DRIVING_SCALE, FaceRecord
-from .keypoints import Keypoints
+from .faces.paste import as_mask, mask_covers
+from .keypoints import Keypoints, detector_fingerprint, smooth_keypoints
 from .streams import AudioTrack, FrameSource, as_float, as_uint8, fit_frames, regroup
 
+log = logging.getLogger("fom_pipeline")
 Progress = Callable[[int, int], None]
 ModelRef = Callable[[], object]  # returns a FOMModel: lets a caller drop and reload the networks
 WINDOW_SAMPLES_PER_SECOND = 5
@@ -103,15 +106,26 @@ class CroppedFrames(FrameSource):
 
 class DrivingKeypoints:
     """Keypoints of every driving frame with the clip's timing and audio (what a driving video
-    leaves once its frames are gone)."""
+    leaves once its frames are gone). ``name``: the clip's file name where known; ``detector``: the
+    :func:`~fom_pipeline.keypoints.detector_fingerprint` of the model that made them."""
 
-    def __init__(self, keypoints: Keypoints, fps: float = 25.0, audio: AudioTrack | None = None):
+    def __init__(self, keypoints: Keypoints, fps: float = 25.0, audio: AudioTrack | None = None,
+                 name: str = "", detector: torch.Tensor | None = None):
         self.keypoints = keypoints
         self.fps = float(fps) if fps and fps > 0 else 25.0
         self.audio = audio
+        self.name = name
+        self.detector = detector
 
     def __len__(self) -> int:
         return len(self.keypoints)
+
+    def smoothed(self, frames: float) -> DrivingKeypoints:
+        """The same clip with its keypoints smoothed over ``frames`` (0: this object, unchanged)."""
+        if not frames:
+            return self
+        return DrivingKeypoints(smooth_keypoints(self.keypoints, frames), self.fps, self.audio, self.name,
+                                self.detector)
 
 
 def driving_keypoints(model, source: FrameSource, batch_size: int = 32,
@@ -128,7 +142,7 @@ def driving_keypoints(model, source: FrameSource, batch_size: int = 32,
             progress(min(done, total) if total else done, total or done)
     if not parts:
         raise InputError("the driving video has no frames")
-    return DrivingKeypoints(Keypoints.cat(parts), source.fps, source.audio)
+    return DrivingKeypoints(Keypoints.cat(parts), source.fps, source.audio, detector=detector_fingerprint(model))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -252,17 +266,25 @@ class PastedFrames(FrameSource):
     """Animated faces pasted into a photo [H,W,3] or into the frames of another source.
 
     ``quantize``: cast the animated faces to 8 bits (truncating) before pasting, as the seed did.
+    ``mask``: a picture-sized map [H,W] that replaces the circle of the faces it covers
+    (:mod:`fom_pipeline.faces.paste`); ``covered`` lists them (0-based).
+    ``restore``: a :class:`~fom_pipeline.restore.FaceRestorer` applied to each batch of animated
+    crops before they are pasted.
     The result's frame rate comes from the base source when there is one, else the animation; its
     audio from the base source when it has audio, else the animation.
     """
 
     def __init__(self, base, faces: Sequence[FaceRecord], animation, *, ratio: float = 0.4,
                  feather: float | None = None, color_match: bool | str = False, shape: str = "circle",
-                 quantize: bool = False):
+                 quantize: bool = False, mask=None, restore=None):
         self.faces = list(faces)
         if len(self.faces) != animation.faces:
             raise InputError(f"{animation.faces} animated faces but {len(self.faces)} face records; connect the "
                              "same faces that went into the motion transfer")
+        if restore is not None:
+            from .restore import RestoredAnimation
+
+            animation = RestoredAnimation(animation, restore)
         self.animation = animation
         self.base = base
         self.paste_options = dict(ratio=ratio, feather=feather, color_match=color_match, shape=shape)
@@ -284,6 +306,14 @@ class PastedFrames(FrameSource):
             if tuple(face.image_size) != (self.height, self.width):
                 raise InputError(f"face {i + 1} belongs to a {face.image_size[1]}x{face.image_size[0]} picture but "
                                  f"the frames are {self.width}x{self.height}; detect the faces on this picture")
+        self.covered: list[int] = []
+        if mask is not None:
+            mask = as_mask(mask, (self.height, self.width))
+            self.covered = [i for i, face in enumerate(self.faces) if mask_covers(face, mask)]
+            if not self.covered:
+                log.warning("the paste mask covers none of the %d faces (it must be on in the middle of a face's "
+                            "box); every face keeps its circle", len(self.faces))
+            self.paste_options["mask"] = mask
         paste_faces(self.photo if self.photo is not None else np.zeros((self.height, self.width, 3), np.float32),
                     self.faces, np.zeros((len(self.faces), 1, 8, 8, 3), np.float32), **self.paste_options)
 
