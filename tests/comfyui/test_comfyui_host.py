@@ -1,7 +1,16 @@
-"""The test host itself: ComfyUI starts with this pack linked in and answers its API."""
+"""The test hosts themselves: each ComfyUI starts with this pack linked in, answers its API, is the
+version it claims to be and serves its own frontend."""
+
+import re
 
 import pytest
 from comfy_host import PACK_NAME
+
+
+def _required_frontend(server) -> str:
+    """The comfyui-frontend-package version the host's own requirements.txt pins."""
+    text = (server.host.dir / "requirements.txt").read_text()
+    return re.search(r"^comfyui-frontend-package==(\S+)", text, re.M).group(1)
 
 
 @pytest.mark.timeout(200)
@@ -11,7 +20,11 @@ def test_server_answers_object_info(comfy_server):
     for core in ("LoadVideo", "GetVideoComponents", "CreateVideo", "SaveVideo"):
         assert core in info, core
     stats = comfy_server.get_json("/system_stats")
-    assert stats["system"]["comfyui_version"].startswith("0.3.75")
+    assert stats["system"]["comfyui_version"] == comfy_server.host.version
+    # what tells the two apart for a video pack: 0.33 trims any VIDEO and nests Save Video's options
+    assert ("Video Slice" in info) == comfy_server.host.newer
+    codec_input = info["SaveVideo"]["input"]["required"].get("codec")
+    assert (codec_input is None) == comfy_server.host.newer, info["SaveVideo"]["input"]
 
 
 def test_pack_imports_without_error(comfy_server):
@@ -24,6 +37,8 @@ def test_pack_imports_without_error(comfy_server):
 
 
 @pytest.mark.timeout(120)
-def test_editor_opens_in_chromium(editor_page):
+def test_editor_opens_in_chromium(editor_page, comfy_server):
+    """Each host serves the frontend its own requirements pin (1.32.9 for 0.3.75, 1.49.6 for 0.33):
+    the 0.33 frontend lives in a folder only that server has on its PYTHONPATH."""
     version = editor_page.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__")
-    assert version and version.count(".") == 2
+    assert version == _required_frontend(comfy_server)
