@@ -1,0 +1,159 @@
+"""Motion files: a driving video's keypoints saved once and used again without the video.
+
+A small ``.safetensors`` (never a pickle: reading one runs no code), about 240 bytes a frame:
+
+- tensors ``value`` float32 [T, K, 2] and ``jacobian`` [T, K, 2, 2] (as extracted, not smoothed:
+  smoothing is applied when the motion is used), ``detector`` [K, 2] (the
+  :func:`~fom_pipeline.keypoints.detector_fingerprint` of the model that made them);
+- metadata ``format`` = ``fom_motion``, ``version``, ``fps``, ``name`` (the clip's file name),
+  ``frames``, ``keypoints``.
+
+A file that is missing, not a safetensors file, a pickle, another kind of safetensors file (model
+weights) or damaged is refused with one line naming it, before anything runs from it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from pathlib import Path
+
+import torch
+
+from .errors import InputError
+from .keypoints import Keypoints, same_detector
+
+FORMAT = "fom_motion"
+VERSION = 1
+SUFFIX = ".safetensors"
+MAX_HEADER_BYTES = 1 << 20  # a motion file's header is a few hundred bytes
+HOW_TO_MAKE = "make one with --save_motion or the FOM Save Motion node"
+
+
+def check_motion_output(path: str | os.PathLike, overwrite: bool = False, what: str = "motion file") -> Path:
+    """Where a motion file will be written: a ``.safetensors`` name, not an existing file unless ``overwrite``."""
+    path = Path(path).expanduser()
+    if path.suffix != SUFFIX:
+        raise InputError(f"{what} {path} must end in {SUFFIX}, e.g. {path.with_suffix(SUFFIX)}")
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder; give a file name ending in {SUFFIX}")
+    if path.exists() and not overwrite:
+        raise InputError(f"{what} already exists: {path} (pass --overwrite to replace it)")
+    return path
+
+
+def save_motion(path: str | os.PathLike, driving, overwrite: bool = False) -> Path:
+    """Write ``driving`` (a :class:`~fom_pipeline.pipeline.DrivingKeypoints`) to ``path``, atomically."""
+    from safetensors.torch import save_file
+
+    path = check_motion_output(path, overwrite)
+    kp = driving.keypoints
+    tensors = {"value": kp.value.detach().float().cpu().contiguous()}
+    if kp.jacobian is not None:
+        tensors["jacobian"] = kp.jacobian.detach().float().cpu().contiguous()
+    if driving.detector is not None:
+        tensors["detector"] = driving.detector.detach().float().cpu().contiguous()
+    metadata = {"format": FORMAT, "version": str(VERSION), "fps": repr(float(driving.fps)),
+                "name": str(driving.name or ""), "frames": str(len(kp)), "keypoints": str(kp.value.shape[1])}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{SUFFIX}")
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _read_header(path: str) -> dict:
+    """The safetensors JSON header, checked by hand first so a foreign file gets a plain answer."""
+    header = None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            size = os.fstat(f.fileno()).st_size
+            if len(head) == 8:
+                (length,) = struct.unpack("<Q", head)
+                if length <= min(MAX_HEADER_BYTES, size - 8):
+                    try:
+                        header = json.loads(f.read(length).decode("utf-8"))
+                    except (UnicodeDecodeError, json.JSONDecodeError):
+                        header = None
+    except OSError as err:
+        raise InputError(f"motion file is not readable: {path} ({err.strerror or err})") from None
+    if isinstance(header, dict):
+        return header
+    if head[:1] == b"\x80" or head[:2] == b"PK":
+        raise InputError(f"{path} is a pickle (or torch.save file), not a motion file; pickles are never loaded "
+                         f"because they can run code ({HOW_TO_MAKE})")
+    raise InputError(f"{path} is not a motion file (not a .safetensors file; {HOW_TO_MAKE})")
+
+
+def _damaged(path: str, why: str) -> InputError:
+    return InputError(f"motion file {path} is damaged ({why}); {HOW_TO_MAKE} again")
+
+
+def load_motion(path: str | os.PathLike):
+    """A motion file as :class:`~fom_pipeline.pipeline.DrivingKeypoints` (no audio; see the module doc)."""
+    from safetensors import safe_open
+
+    from .pipeline import DrivingKeypoints
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"motion file not found: {path} (check the path)")
+    if os.path.isdir(path):
+        raise InputError(f"motion file is a folder, not a file: {path}")
+    meta = _read_header(path).get("__metadata__") or {}
+    if meta.get("format") != FORMAT:
+        raise InputError(f"{path} is a .safetensors file but not a motion file (model weights?); {HOW_TO_MAKE}")
+    try:
+        version = int(meta.get("version", "0"))
+        fps = float(meta.get("fps", "nan"))
+    except ValueError:
+        raise _damaged(path, "unreadable version or fps") from None
+    if version > VERSION:
+        raise InputError(f"motion file {path} is format version {version}, newer than this pack reads ({VERSION}); "
+                         "update the pack")
+    if not (math.isfinite(fps) and fps > 0):
+        raise _damaged(path, f"frame rate {meta.get('fps')!r}")
+    try:
+        with safe_open(path, framework="pt") as f:
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+    except Exception as err:  # safetensors raises its own error types for a cut or corrupt file
+        raise _damaged(path, " ".join(str(err).split()) or type(err).__name__) from None
+    value, jacobian, detector = tensors.get("value"), tensors.get("jacobian"), tensors.get("detector")
+    if value is None or value.dim() != 3 or value.shape[0] == 0 or value.shape[2] != 2:
+        raise _damaged(path, "no keypoints [frames, K, 2]")
+    count, num_kp = value.shape[:2]
+    if jacobian is not None and tuple(jacobian.shape) != (count, num_kp, 2, 2):
+        raise _damaged(path, f"jacobians {tuple(jacobian.shape)} do not match keypoints {tuple(value.shape)}")
+    if detector is not None and tuple(detector.shape) != (num_kp, 2):
+        raise _damaged(path, "detector fingerprint of the wrong shape")
+    if not all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point()):
+        raise _damaged(path, "keypoints that are not finite numbers")
+    keypoints = Keypoints(value.float(), None if jacobian is None else jacobian.float())
+    return DrivingKeypoints(keypoints, fps, None, name=str(meta.get("name", "")),
+                            detector=None if detector is None else detector.float())
+
+
+def check_motion_model(driving, model, where: str) -> None:
+    """Refuse keypoints made by another model's keypoint detector (they would drive the wrong points)."""
+    num_kp = int(model.config["common_params"]["num_kp"])
+    have = driving.keypoints.value.shape[1]
+    if have != num_kp:
+        raise InputError(f"{where} has {have} keypoints per frame but the model has {num_kp}; use the model it "
+                         "was made with")
+    if driving.detector is None:
+        return
+    from .keypoints import detector_fingerprint
+
+    mine = detector_fingerprint(model)
+    if not same_detector(driving.detector, mine):
+        gap = float((driving.detector - mine).abs().max())
+        raise InputError(f"{where} was made by another model's keypoint detector (its keypoints differ by up to "
+                         f"{gap:.2f} on a test picture); keypoints only drive the model that made them: load that "
+                         "model, or make the motion again from the video with this one")
