@@ -146,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     ours.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     ours.add_argument("--warp_border", choices=("auto", "paddlegan", "plain"), default="auto",
                       help="how warping treats the crop border (default: auto, from the checkpoint)")
+    ours.add_argument("--mask", default=None, metavar="FILE",
+                      help="grayscale image the photo's size: white = animated face, black = photo (grey blends); "
+                           "replaces the circle of each face it covers, feathered like the circle")
+    ours.add_argument("--restore_model", default=None, metavar="FILE",
+                      help="face restoration model (GFPGAN, RestoreFormer, ...; .safetensors/.pth) run on every "
+                           "animated face before pasting; needs `pip install spandrel`")
     ours.add_argument("--quiet", action="store_true", help="no progress bars or notes (errors and summary only)")
     return p
 
@@ -184,6 +190,42 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     elif image.dtype != np.uint8:
         image = np.clip(image.astype(np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return np.ascontiguousarray(image[:, :, ::-1])
+
+
+MASK_GREY_TOLERANCE = 8  # levels (of 255) the channels of a "grey" colour file may differ by (JPEG noise)
+
+
+def read_mask(path: str | os.PathLike, photo_hw: tuple[int, int]) -> np.ndarray:
+    """--mask FILE as float32 [H,W] in [0, 1]: the image's grey level, white = animated face.
+
+    Colour files must be grey (equal channels); a file with transparency is refused rather than
+    guessed at (ComfyUI's Load Image reads transparency as its mask, other tools the opposite).
+    The size must be the photo's.
+    """
+    import cv2
+
+    from .faces.paste import as_mask
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError(f"mask not found: {path} (check --mask)")
+    data = np.fromfile(path, dtype=np.uint8)
+    mask = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if mask is None:
+        raise InputError(f"mask is not an image OpenCV can read: {path} (use a grayscale PNG)")
+    peak = float(np.iinfo(mask.dtype).max) if np.issubdtype(mask.dtype, np.integer) else 1.0
+    mask = mask.astype(np.float32) / peak
+    if mask.ndim == 3 and mask.shape[2] in (2, 4):
+        if mask[..., -1].min() < 1.0:
+            raise InputError(f"mask {path} has transparency; --mask reads grey levels (white = animated face, "
+                             "black = photo): save it as a grayscale image without alpha")
+        mask = mask[..., :-1]
+    if mask.ndim == 3:
+        if np.abs(mask - mask.mean(axis=2, keepdims=True)).max() > MASK_GREY_TOLERANCE / 255.0:
+            raise InputError(f"mask {path} is in colour; --mask reads grey levels (white = animated face, "
+                             "black = photo): give a grayscale image")
+        mask = mask.mean(axis=2)
+    return as_mask(mask, photo_hw, what=f"mask {os.path.basename(path)}")
 
 
 def resolve_device(text: str, cpu: bool = False) -> str:
@@ -349,7 +391,13 @@ def run(args: argparse.Namespace) -> Summary:
         from .faces import make_faces, parse_boxes
 
         make_faces(image.shape[:2], parse_boxes(args.faces), crop_mode=args.crop_mode)
+    mask = read_mask(args.mask, image.shape[:2]) if args.mask else None
     device = resolve_device(args.device, args.cpu)
+    restorer = None
+    if args.restore_model:
+        from .restore import FaceRestorer, load_restore_model
+
+        restorer = FaceRestorer(load_restore_model(args.restore_model, device), device=device)
 
     from . import faces as F
     from . import load_model
@@ -393,8 +441,11 @@ def run(args: argparse.Namespace) -> Summary:
     # it cast its float predictions to uint8 (truncating) before pasting.
     seed_exact = args.crop_mode == "paddlegan"
     pasted = P.PastedFrames(image, records, animation, ratio=args.ratio, feather=args.feather,
-                            color_match=args.color_match or False,
+                            color_match=args.color_match or False, mask=mask, restore=restorer,
                             shape="rect" if seed_exact and len(records) == 1 else "circle", quantize=seed_exact)
+    if pasted.covered:
+        bars.note(f"mask: face(s) {', '.join(str(i + 1) for i in pasted.covered)} pasted through the mask, "
+                  "any other in its circle")
     with bars.bar("generate", len(kp)) as bar:
         writer = P.write_video(pasted, out_path, overwrite=args.overwrite, progress=_tqdm_progress(bar))
     return Summary(len(records), writer.frames_written, time.perf_counter() - started, out_path,

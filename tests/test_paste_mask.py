@@ -1,0 +1,148 @@
+"""A paste mask instead of the circle: where faces are pasted, the feather, which faces it covers,
+size errors; the streamed paste and the command line's --mask."""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+import pytest
+from faces_helpers import PAINTING, PAINTING_BOXES, read_rgb
+
+from fom_pipeline import pipeline as P
+from fom_pipeline.errors import InputError
+from fom_pipeline.faces import crop_faces, make_faces, paste_faces
+from fom_pipeline.faces.paste import circle_radius, feather_width, mask_covers
+from fom_pipeline.streams import FrameArray
+
+HW = (900, 1200)
+
+
+@pytest.fixture(scope="module")
+def painting():
+    return read_rgb(PAINTING)
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return make_faces(HW, PAINTING_BOXES, size=64)
+
+
+def circle(face, ratio=0.4, grow=0.0) -> np.ndarray:
+    x1, y1, x2, y2 = face.crop_box
+    ys, xs = np.mgrid[: HW[0], : HW[1]]
+    return (xs - int((x1 + x2) / 2)) ** 2 + (ys - int((y1 + y2) / 2)) ** 2 <= (circle_radius(face, ratio) + grow) ** 2
+
+
+def box_mask(face, grow_x=0, grow_y=0, shift_y=0) -> np.ndarray:
+    """A rectangle around the face's box (a stand-in for a hand-painted or segmented face)."""
+    x1, y1, x2, y2 = (int(v) for v in face.box)
+    mask = np.zeros(HW, np.float32)
+    mask[max(0, y1 - grow_y + shift_y) : y2 + grow_y + shift_y, max(0, x1 - grow_x) : x2 + grow_x] = 1.0
+    return mask
+
+
+def eroded(mask: np.ndarray, pixels: int) -> np.ndarray:
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
+    return cv2.erode((mask >= 0.5).astype(np.uint8), kernel) > 0
+
+
+def test_mask_replaces_the_circle_of_the_faces_it_covers(painting, faces):
+    green = np.zeros((len(faces), 1, 64, 64, 3), np.float32)
+    green[..., 1] = 1.0  # every animated face is pure green: where it lands is plain to see
+    # Face 1: a tall narrow mask, inside the window, past the circle above and below, narrower than it.
+    mask = box_mask(faces[0], grow_x=-20, grow_y=60)
+    assert mask_covers(faces[0], mask) and not any(mask_covers(f, mask) for f in faces[1:])
+    out = paste_faces(painting, faces, green, ratio=0.4, mask=mask)[0]
+    plain = paste_faces(painting, faces, green, ratio=0.4)[0]
+
+    x1, y1, x2, y2 = faces[0].crop_box
+    window = np.zeros(HW, bool)
+    window[max(0, y1) : y2, max(0, x1) : x2] = True
+    width = feather_width(faces[0], 0.4, None)
+    core = eroded(mask * window, int(np.ceil(width)) + 1)
+    assert core.sum() > 1000 and (core & ~circle(faces[0])).sum() > 500  # the mask reaches past the old circle
+    assert np.allclose(out[core], (0.0, 1.0, 0.0), atol=1e-6), "inside the mask: the animated face"
+    untouched = ~(mask >= 0.5) | ~window
+    old_circle_only = circle(faces[0]) & untouched
+    assert old_circle_only.sum() > 1000
+    assert np.array_equal(out[old_circle_only], painting[old_circle_only]), "the old circle outside the mask is the photo"
+    # the other faces keep their circles exactly as without a mask
+    others = np.zeros(HW, bool)
+    for face in faces[1:]:
+        others |= circle(face, grow=2)
+    assert np.array_equal(out[others & untouched], plain[others & untouched])
+    assert np.allclose(out[circle(faces[1], 0.2)], (0.0, 1.0, 0.0))
+
+
+def test_mask_is_feathered_inward_like_the_circle(painting, faces):
+    green = np.zeros((1, 1, 64, 64, 3), np.float32)
+    green[..., 1] = 1.0
+    face = faces[0]
+    mask = box_mask(face, grow_x=10, grow_y=10)
+    outside = mask < 0.5
+    hard = paste_faces(painting, [face], green, ratio=0.4, feather=0, mask=mask)[0]
+    soft = paste_faces(painting, [face], green, ratio=0.4, feather=12, mask=mask)[0]
+    auto = paste_faces(painting, [face], green, ratio=0.4, mask=mask)[0]
+    for out in (hard, soft, auto):  # never past the mask
+        assert np.array_equal(out[outside], painting[outside])
+    assert np.allclose(hard[~outside], (0.0, 1.0, 0.0))
+    rim = (~outside) & ~eroded(mask, 11)  # within 11 px of the mask's edge
+    core = eroded(mask, 13)
+    assert np.allclose(soft[core], (0.0, 1.0, 0.0))
+    green_share = (soft[rim][:, 1] - painting[rim][:, 1]) / np.maximum(1e-6, 1.0 - painting[rim][:, 1])
+    assert 0.05 < green_share.mean() < 0.95, "the edge blends"
+    # the automatic width is the circle's (10% of its radius), so it differs from 0 and from 12 px
+    assert feather_width(face, 0.4, None) == pytest.approx(0.1 * circle_radius(face, 0.4))
+    assert not np.array_equal(auto, hard) and not np.array_equal(auto, soft)
+    # a soft mask keeps its grey levels inside (0.5 = half the animated face)
+    half = paste_faces(painting, [face], green, ratio=0.4, feather=0, mask=mask * 0.5)[0]
+    assert np.allclose(half[core], 0.5 * painting[core] + 0.5 * np.array([0, 1, 0]), atol=1e-6)
+
+
+def test_which_faces_a_mask_covers(faces):
+    face = faces[0]
+    x1, y1, x2, y2 = (int(v) for v in face.box)
+    touching = np.zeros(HW, np.float32)
+    touching[y1 : y1 + 10, x1:x2] = 1.0  # only the box's top strip (a neighbour's painted hair)
+    assert not mask_covers(face, touching)
+    mouth = np.zeros(HW, np.float32)
+    mouth[(y1 + y2) // 2 + 5 : (y1 + y2) // 2 + 20, x1 + 40 : x2 - 40] = 1.0  # a small patch in the middle
+    assert mask_covers(face, mouth)
+    assert not mask_covers(face, mouth * 0.4), "below 0.5 is off"
+
+
+def test_mask_of_the_wrong_size_names_both_sizes(painting, faces):
+    animated = np.zeros((len(faces), 1, 64, 64, 3), np.float32)
+    with pytest.raises(InputError, match=r"mask is 600x450 but the picture is 1200x900"):
+        paste_faces(painting, faces, animated, mask=np.ones((450, 600), np.float32))
+    with pytest.raises(InputError, match=r"expected one grey map"):
+        paste_faces(painting, faces, animated, mask=np.ones((2, 2, 900, 1200), np.float32))
+    # ComfyUI's MASK [1,H,W] and [H,W,1] are fine
+    paste_faces(painting, faces, animated, mask=np.ones((1, 900, 1200), np.float32))
+    paste_faces(painting, faces, animated, mask=np.ones((900, 1200, 1), np.uint8) * 255)
+
+
+def test_streamed_paste_with_a_mask_checks_first_and_matches_the_whole_array_path(tiny_model, painting,
+                                                                                   media_dir, caplog):
+    from fom_pipeline.streams import VideoFile
+
+    records = make_faces(HW, PAINTING_BOXES[:3], size=tiny_model.image_size)
+    crops = crop_faces(painting, records)
+    driving = np.concatenate(list(VideoFile(media_dir / "fom_dv.mp4", max_frames=6).chunks(6)))
+    kp = P.driving_keypoints(tiny_model, FrameArray(driving, fps=30))
+    animation = P.FaceAnimation(tiny_model, crops, kp, batch_size=4)
+    mask = box_mask(records[1], grow_x=15, grow_y=30) + box_mask(records[2], grow_x=-10)
+    with pytest.raises(InputError, match="mask is 1199x900 but the picture is 1200x900"):
+        P.PastedFrames(painting, records, animation, mask=mask[:, 1:])
+    pasted = P.PastedFrames(painting, records, animation, mask=mask)
+    assert pasted.covered == [1, 2]
+    streamed = np.concatenate(list(pasted.chunks()))
+    whole = animation.frames()
+    expected = np.round(np.clip(paste_faces(painting, records, whole, mask=mask), 0, 1) * 255).astype(np.uint8)
+    assert streamed.shape == (6, 900, 1200, 3)
+    assert np.abs(streamed.astype(int) - expected.astype(int)).max() <= 1
+    with caplog.at_level(logging.WARNING, logger="fom_pipeline"):
+        none = P.PastedFrames(painting, records, animation, mask=np.zeros(HW, np.float32))
+    assert none.covered == [] and "covers none of the 3 faces" in caplog.text
