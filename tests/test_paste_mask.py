@@ -146,3 +146,69 @@ def test_streamed_paste_with_a_mask_checks_first_and_matches_the_whole_array_pat
     with caplog.at_level(logging.WARNING, logger="fom_pipeline"):
         none = P.PastedFrames(painting, records, animation, mask=np.zeros(HW, np.float32))
     assert none.covered == [] and "covers none of the 3 faces" in caplog.text
+
+
+def test_cli_mask_pastes_inside_it_and_keeps_the_photo_in_the_old_circle(tmp_path, media_dir, tiny_checkpoint):
+    from test_cli import cli, read_frames
+
+    painting = media_dir / "fom_source_image_multi_person.jpg"
+    photo = cv2.imread(str(painting), cv2.IMREAD_COLOR)[:, :, ::-1].astype(int)
+    boxes = [PAINTING_BOXES[0], PAINTING_BOXES[2]]
+    records = make_faces(HW, boxes)  # the CLI's default square windows
+    mask = box_mask(records[0], grow_x=-20, grow_y=60)  # face 1 only: taller and narrower than its circle
+    cv2.imwrite(str(tmp_path / "mask.png"), (mask * 255).astype(np.uint8))
+    common = ["--source_image", painting, "--driving_video", media_dir / "fom_dv.mp4", "--weight_path",
+              tiny_checkpoint, "--faces", ";".join(",".join(str(int(v)) for v in b) for b in boxes), "--multi_person",
+              "--relative", "--adapt_scale", "--max_frames", 3, "--batch_size", 3]
+    res = cli(*common, "--mask", tmp_path / "mask.png", "--output", tmp_path / "masked")
+    assert res.returncode == 0, res.stderr
+    assert "mask: face(s) 1 pasted through the mask, any other in its circle" in res.stderr
+    res = cli(*common, "--ratio", 1.0, "--feather", 0, "--output", tmp_path / "whole", "--quiet")
+    assert res.returncode == 0, res.stderr
+    masked = read_frames(tmp_path / "masked" / "result.mp4").astype(int)
+    whole = read_frames(tmp_path / "whole" / "result.mp4").astype(int)  # each whole window pasted
+    assert masked.shape == whole.shape == (3, 900, 1200, 3)
+
+    x1, y1, x2, y2 = records[0].crop_box
+    window = np.zeros(HW, bool)
+    window[max(0, y1) : y2, max(0, x1) : x2] = True
+    core = eroded(mask * window, int(np.ceil(feather_width(records[0], 0.4, None))) + 4)
+    assert (core & ~circle(records[0])).sum() > 500  # the mask reaches past the old circle
+    # inside the mask: the animation (what the whole-window paste shows there), not the photo
+    assert np.abs(masked[:, core] - whole[:, core]).mean() < 2.5
+    assert np.abs(masked[:, core] - photo[core]).mean() > 8
+    # the old circle outside the mask, and everything outside both pastes: the photo, codec noise aside
+    near = ~eroded(1.0 - mask, 4) | circle(records[1], grow=4)
+    old_circle = circle(records[0]) & ~near
+    background = ~near & ~circle(records[0], grow=4) | old_circle
+    diff = np.abs(masked[:, background] - photo[background])
+    assert old_circle.sum() > 1000 and diff.mean() < 2.5 and np.percentile(diff, 99) <= 16
+    # face 3 is not covered: it keeps its circle
+    own = circle(records[1], 0.2)
+    assert np.abs(masked[:, own] - whole[:, own]).mean() < 2.5 and np.abs(masked[:, own] - photo[own]).mean() > 8
+
+
+def test_cli_mask_errors(tmp_path, media_dir, tiny_checkpoint):
+    from test_cli import cli
+
+    painting = media_dir / "fom_source_image_multi_person.jpg"
+    small = np.zeros((450, 600), np.uint8)
+    cv2.imwrite(str(tmp_path / "small.png"), small)
+    rgba = np.zeros((900, 1200, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[:100, :100, 3] = 0
+    cv2.imwrite(str(tmp_path / "alpha.png"), rgba)
+    colour = np.zeros((900, 1200, 3), np.uint8)
+    colour[..., 2] = 255
+    cv2.imwrite(str(tmp_path / "red.png"), colour)
+    expected = {"small.png": "mask small.png is 600x450 but the picture is 1200x900",
+                "alpha.png": "has transparency; --mask reads grey levels (white = animated face",
+                "red.png": "is in colour; --mask reads grey levels",
+                "missing.png": "mask not found"}
+    for name, message in expected.items():
+        res = cli("--source_image", painting, "--driving_video", media_dir / "fom_dv.mp4", "--weight_path",
+                  tiny_checkpoint, "--faces", "185,180,320,305", "--mask", tmp_path / name, "--output",
+                  tmp_path / "out", "--quiet")
+        assert res.returncode == 1 and message in res.stderr, (name, res.stderr)
+        assert res.stderr.count("\n") == 1, res.stderr  # one line, no stack trace
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
