@@ -340,8 +340,9 @@ class PastedFrames(FrameSource):
 
 
 def write_video(source: FrameSource, path: str | os.PathLike, *, overwrite: bool = False, audio: bool = True,
-                progress: Progress | None = None, chunk: int = 8):
-    """Encode ``source`` to ``path`` (h264, with its audio track unless ``audio`` is False).
+                progress: Progress | None = None, chunk: int = 8, **encoder):
+    """Encode ``source`` to ``path`` (h264, with its audio track unless ``audio`` is False);
+    ``encoder``: VideoWriter's encoder options (crf, preset, codec, bit_depth, color_space).
 
     Atomic: the file appears only when complete; an error or an exception raised by ``progress``
     (a cancel) leaves no file and any existing one untouched. Returns the finished VideoWriter
@@ -352,7 +353,7 @@ def write_video(source: FrameSource, path: str | os.PathLike, *, overwrite: bool
     track = source.audio if audio else None
     writer = VideoWriter(Path(path), source.fps, (source.width, source.height),
                          audio_source=track.path if track else None, audio_start=track.start if track else 0.0,
-                         overwrite=overwrite)
+                         overwrite=overwrite, **encoder)
     total = source.frame_count
     with writer:
         for frames in source.chunks(chunk):

@@ -255,6 +255,15 @@ class _StderrTail(threading.Thread):
         return _last_ffmpeg_line("\n".join(self.lines))
 
 
+VIDEO_ENCODERS = {"h264": "libx264", "av1": "libsvtav1"}
+# colour space -> (matrix, primaries, transfer) as ffmpeg names them (ComfyUI's Save Video choices)
+COLOR_SPACES = {
+    "sRGB": ("bt709", "bt709", "iec61966-2-1"),
+    "HDR": ("bt2020nc", "bt2020", "arib-std-b67"),
+    "HDR PQ": ("bt2020nc", "bt2020", "smpte2084"),
+}
+
+
 class VideoWriter:
     """Encode uint8 RGB frames chunk by chunk into `path`, atomically, optionally with audio.
 
@@ -272,17 +281,33 @@ class VideoWriter:
         audio_source: str | os.PathLike | None = None,
         audio_start: float = 0.0,
         overwrite: bool = False,
-        crf: int = 18,
-        preset: str = "medium",
+        crf: float | None = 18,
+        preset: str | None = "medium",
+        codec: str = "h264",
+        bit_depth: int = 8,
+        color_space: str | None = None,
     ) -> None:
+        """``crf``/``preset``: None leaves the encoder's default. ``codec``: "h264" (libx264) or "av1"
+        (libsvtav1; crf 0 is lossless). ``bit_depth`` 10 writes yuv420p10le. ``color_space``: None
+        converts and tags nothing (ffmpeg's defaults); "sRGB" converts with the BT.709 matrix and
+        tags BT.709/sRGB, "HDR"/"HDR PQ" the BT.2020 matrix and BT.2020 HLG/PQ (10-bit at least), as
+        ComfyUI tags the videos it makes from images; the frames must already be in that space."""
+        if codec not in VIDEO_ENCODERS:
+            raise ValueError(f"codec must be one of {sorted(VIDEO_ENCODERS)}, got {codec!r}")
+        if color_space is not None and color_space not in COLOR_SPACES:
+            raise ValueError(f"color_space must be one of {sorted(COLOR_SPACES)} or None, got {color_space!r}")
         self.path = Path(path)
         self.fps = float(fps) if fps and fps > 0 else 25.0
         self.width, self.height = int(size[0]), int(size[1])
         self.audio_source = os.fspath(audio_source) if audio_source else None
         self.audio_start = float(audio_start or 0.0)
         self.overwrite = overwrite
-        self.crf = int(crf)
+        self.crf = crf
         self.preset = preset
+        self.codec = codec
+        self.color_space = color_space
+        hdr = color_space is not None and COLOR_SPACES[color_space][0] == "bt2020nc"
+        self.bit_depth = 10 if hdr or int(bit_depth) >= 10 else 8
         self.frames_written = 0
         self.audio_mode: str | None = None
         self._proc: subprocess.Popen | None = None
@@ -306,12 +331,37 @@ class VideoWriter:
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self._enc_w}x{self._enc_h}",
                "-framerate", _fps_arg(self.fps), "-i", "-",
-               "-an", "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
-               "-pix_fmt", "yuv420p", "-movflags", "+faststart", self._video_tmp]
+               "-an", "-c:v", VIDEO_ENCODERS[self.codec], *self._quality_args(), *self._color_args(),
+               "-pix_fmt", "yuv420p10le" if self.bit_depth >= 10 else "yuv420p"]
+        if self.path.suffix.lower() in (".mp4", ".mov", ""):
+            cmd += ["-movflags", "+faststart"]
+        cmd.append(self._video_tmp)
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE, start_new_session=True)
         self._stderr = _StderrTail(self._proc.stderr)
         self._stderr.start()
+
+    def _quality_args(self) -> list[str]:
+        args = []
+        if self.preset is not None and self.codec == "h264":
+            args += ["-preset", str(self.preset)]
+        if self.crf is not None:
+            crf = float(self.crf)
+            text = str(int(crf)) if crf.is_integer() else f"{crf:g}"
+            if self.codec == "av1" and crf == 0:
+                args += ["-svtav1-params", "lossless=1"]
+            else:
+                args += ["-crf", text]
+        return args
+
+    def _color_args(self) -> list[str]:
+        if self.color_space is None:
+            return []
+        matrix, primaries, transfer = COLOR_SPACES[self.color_space]
+        swscale_matrix = "bt2020" if matrix == "bt2020nc" else matrix
+        # scale converts; setparams tags the frames (the encoder takes the frames' tags)
+        return ["-vf", f"scale=out_color_matrix={swscale_matrix}:out_range=tv,setparams=colorspace={matrix}:"
+                       f"color_primaries={primaries}:color_trc={transfer}:range=tv"]
 
     # -- public API --------------------------------------------------------------------------------
     def write(self, frames: np.ndarray) -> None:
