@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seed = p.add_argument_group("the seed's flags (PaddleGAN first-order-demo.py)")
     seed.add_argument("--source_image", required=True, help="photo whose faces are animated")
-    seed.add_argument("--driving_video", required=True, help="video whose motion drives the faces")
+    seed.add_argument("--driving_video", default=None,
+                      help="video whose motion drives the faces (or give --driving_motion instead)")
     seed.add_argument("--output", default="output", help="output folder (default: output)")
     seed.add_argument("--filename", default="result.mp4", help="output file name in that folder (default: result.mp4)")
     seed.add_argument("--relative", action="store_true", help="move keypoints relative to the first frame (recommended)")
@@ -153,7 +154,33 @@ def build_parser() -> argparse.ArgumentParser:
                       help="face restoration model (GFPGAN, RestoreFormer, ...; .safetensors/.pth) run on every "
                            "animated face before pasting; needs `pip install spandrel`")
     ours.add_argument("--quiet", action="store_true", help="no progress bars or notes (errors and summary only)")
+
+    motion = p.add_argument_group("motion: smoothing and motion files")
+    motion.add_argument("--smooth", type=_non_negative_int, default=0, metavar="N",
+                        help="smooth the driving keypoints over about N frames, without delaying them "
+                             "(0 = off, the seed's behaviour; 3-8 calms jitter)")
+    motion.add_argument("--save_motion", default=None, metavar="FILE",
+                        help="also save the driving motion (unsmoothed keypoints, fps, clip name) to FILE.safetensors")
+    motion.add_argument("--driving_motion", default=None, metavar="FILE",
+                        help="drive the faces with a saved motion file instead of --driving_video (same model)")
+    motion.add_argument("--audio", default=None, metavar="FILE",
+                        help="audio track for the result (any file with sound); replaces the driving video's")
     return p
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The animation command's flags, with the checks that involve more than one flag."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.driving_video and not args.driving_motion:
+        parser.error("the following arguments are required: --driving_video (or --driving_motion FILE)")
+    if args.driving_video and args.driving_motion:
+        parser.error("give --driving_video or --driving_motion, not both")
+    if args.driving_motion and args.crop_driving:
+        parser.error("--crop_driving needs --driving_video (a motion file's keypoints are already of the face)")
+    if args.audio and args.no_audio:
+        parser.error("--audio and --no_audio contradict each other; give one")
+    return args
 
 
 def build_convert_parser() -> argparse.ArgumentParser:
@@ -330,6 +357,36 @@ def _frame_limit(args: argparse.Namespace, fps: float) -> int | None:
     return min(limits) if limits else None
 
 
+def _motion_clip(args: argparse.Namespace):
+    """--driving_motion, cut by --start / --duration / --max_frames as a video would be."""
+    from .motion_file import load_motion
+    from .pipeline import DrivingKeypoints
+
+    motion = load_motion(args.driving_motion)
+    first = int(round(args.start * motion.fps))
+    if first >= len(motion):
+        raise InputError(f"--start {args.start:g} s is past the end of the motion file "
+                         f"({len(motion) / motion.fps:g} s): {args.driving_motion}")
+    limit = _frame_limit(args, motion.fps)
+    keypoints = motion.keypoints[first : first + limit if limit else None]
+    return DrivingKeypoints(keypoints, motion.fps, None, motion.name, motion.detector)
+
+
+def _audio_track(args: argparse.Namespace):
+    """--audio FILE as the result's sound track, from --start like the motion (None without the flag)."""
+    from .streams import AudioTrack
+    from .video import probe
+
+    if not args.audio:
+        return None
+    path = os.fspath(Path(args.audio).expanduser())
+    if not os.path.isfile(path):
+        raise InputError(f"audio file not found: {path} (check --audio)")
+    if probe(path)["audio"] is None:
+        raise InputError(f"--audio {path} has no audio track ffmpeg can read (give a file with sound)")
+    return AudioTrack(path, args.start)
+
+
 def _pick_faces(args, image: np.ndarray, detector, bars: _Bars) -> tuple[list, list | None]:
     """Boxes (and scores) to animate: typed by hand or detected; one face unless --multi_person."""
     from . import faces as F
@@ -380,11 +437,20 @@ def run(args: argparse.Namespace) -> Summary:
     from .streams import VideoFile
     from .video import read_video_meta
 
-    meta = read_video_meta(args.driving_video)
-    if args.start and meta.duration and args.start >= meta.duration:
-        raise InputError(f"--start {args.start:g} s is past the end of the driving video ({meta.duration:g} s)")
-    limit = _frame_limit(args, meta.fps)
-    expected = min(v for v in (limit, meta.frame_count - int(round(args.start * meta.fps))) if v is not None)
+    if args.driving_motion:
+        motion = _motion_clip(args)  # read and checked before any network is loaded
+        expected = len(motion)
+    else:
+        meta = read_video_meta(args.driving_video)
+        if args.start and meta.duration and args.start >= meta.duration:
+            raise InputError(f"--start {args.start:g} s is past the end of the driving video ({meta.duration:g} s)")
+        limit = _frame_limit(args, meta.fps)
+        expected = min(v for v in (limit, meta.frame_count - int(round(args.start * meta.fps))) if v is not None)
+    audio = _audio_track(args)
+    if args.save_motion:
+        from .motion_file import check_motion_output
+
+        check_motion_output(args.save_motion, args.overwrite, "--save_motion")
     if args.best_frame is not None and expected > 0 and args.best_frame >= expected:
         raise InputError(f"--best_frame {args.best_frame} is past the end of the clip ({expected} frames)")
     if args.faces is not None:  # bad boxes fail here, before any network is loaded
@@ -418,14 +484,30 @@ def run(args: argparse.Namespace) -> Summary:
     records = F.make_faces(image.shape[:2], boxes, scores, crop_mode=args.crop_mode, size=size)
     crops = F.crop_faces(image, records)
 
-    # Pass 1: the driving video's keypoints (through its fixed face window when asked).
-    driving = VideoFile(meta.path, start=args.start, max_frames=limit, audio=not args.no_audio, meta=meta)
-    if args.crop_driving:
-        with bars.bar("detect driving face", driving.frame_count) as bar:
-            window = P.find_driving_window(detector, driving, progress=_tqdm_progress(bar))
-        driving = P.CroppedFrames(driving, window, size)
-    with bars.bar("keypoints", driving.frame_count) as bar:
-        kp = P.driving_keypoints(model, driving, batch_size=max(args.batch_size, 8), progress=_tqdm_progress(bar))
+    # Pass 1: the driving video's keypoints (through its fixed face window when asked), or a motion file's.
+    if args.driving_motion:
+        from .motion_file import check_motion_model
+
+        check_motion_model(motion, model, f"--driving_motion {args.driving_motion}")
+        kp = motion
+    else:
+        driving = VideoFile(meta.path, start=args.start, max_frames=limit, audio=not args.no_audio, meta=meta)
+        if args.crop_driving:
+            with bars.bar("detect driving face", driving.frame_count) as bar:
+                window = P.find_driving_window(detector, driving, progress=_tqdm_progress(bar))
+            driving = P.CroppedFrames(driving, window, size)
+        with bars.bar("keypoints", driving.frame_count) as bar:
+            kp = P.driving_keypoints(model, driving, batch_size=max(args.batch_size, 8),
+                                     progress=_tqdm_progress(bar))
+        kp.name = Path(meta.path).name
+    if args.save_motion:
+        from .motion_file import save_motion
+
+        saved = save_motion(args.save_motion, kp, overwrite=args.overwrite)
+        bars.note(f"motion saved: {saved} ({len(kp)} frames, {saved.stat().st_size} bytes)")
+    if audio is not None:
+        kp.audio = audio
+    kp = kp.smoothed(args.smooth)
     reference: int | str = 0
     if args.best_frame is not None:
         if args.best_frame >= len(kp):
@@ -508,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "convert":
             _setup_logging(False)
             return run_convert(argv[1:])
-        args = build_parser().parse_args(argv)
+        args = parse_args(argv)
         _setup_logging(args.quiet)
         summary = run(args)
         print(summary.line(), flush=True)

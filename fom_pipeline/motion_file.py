@@ -93,7 +93,8 @@ def _read_header(path: str) -> dict:
 
 
 def _damaged(path: str, why: str) -> InputError:
-    return InputError(f"motion file {path} is damaged ({why}); {HOW_TO_MAKE} again")
+    return InputError(f"motion file {path} is damaged ({why}); save the motion again (--save_motion or the "
+                      "FOM Save Motion node)")
 
 
 def load_motion(path: str | os.PathLike):
