@@ -14,7 +14,7 @@ import psutil
 import pytest
 from comfy_host import execution_error, shared_dir
 from video_checks import BACKGROUND_MEAN, BACKGROUND_P99, FACE_CHANGED_MEAN, read_frames, read_photo
-from workflow_files import api, with_inputs
+from workflow_files import api, image_path_twin, with_inputs
 
 DRIVER_1080P = "fom_dv_1080p.mp4"
 DRIVER_LONG = "fom_dv_long.mp4"
@@ -30,30 +30,12 @@ def _renders(server) -> int:
     return server.log_text().count("FOM: rendering")
 
 
-def _image_path_twin(prompt: dict) -> dict:
-    """faces_by_hand_two_drivers with every frame passed as IMAGE: core Get Video Components in,
-    FOM Animation To Images -> edited_crops, IMAGE frames between the pastes, Create Video out."""
-    p = {k: dict(v, inputs=dict(v["inputs"])) for k, v in prompt.items()}
-    for video, comps, kp in (("6", "7", "10"), ("8", "9", "11")):
-        p[comps] = {"class_type": "GetVideoComponents", "inputs": {"video": [video, 0]}}
-        p[kp]["inputs"].update(driving=[comps, 0], fps=[comps, 2])
-    for anim, images, paste in (("12", "20", "14"), ("13", "21", "15")):
-        p[images] = {"class_type": "FOMAnimationToImages", "inputs": {"animation": [anim, 0]}}
-        p[paste]["inputs"]["edited_crops"] = [images, 0]
-    p["22"] = {"class_type": "GetVideoComponents", "inputs": {"video": ["14", 0]}}
-    p["15"]["inputs"]["image"] = ["22", 0]
-    p["23"] = {"class_type": "GetVideoComponents", "inputs": {"video": ["15", 0]}}
-    p["16"] = {"class_type": "CreateVideo", "inputs": {"images": ["23", 0], "fps": ["7", 2], "audio": ["7", 1]}}
-    p["17"]["inputs"]["video"] = ["16", 0]
-    return p
-
-
 @pytest.mark.timeout(400)
 def test_streaming_output_equals_the_image_path(comfy_env):
     shipped = api("faces_by_hand_two_drivers")
     streamed = comfy_env.run(with_inputs(shipped, "SaveVideo", filename_prefix="fom/stream_eq"), timeout=300)
     assert streamed["status"]["status_str"] == "success", execution_error(streamed)
-    images = comfy_env.run(with_inputs(_image_path_twin(shipped), "SaveVideo", filename_prefix="fom/image_eq"),
+    images = comfy_env.run(with_inputs(image_path_twin(shipped), "SaveVideo", filename_prefix="fom/image_eq"),
                            timeout=300)
     assert images["status"]["status_str"] == "success", execution_error(images)
 

@@ -52,3 +52,21 @@ def model_prompt(image: str, ckpt_name: str, batch_size: int = 8, image_size: in
                                                           "frames": 1, "radius": 0}},
         "5": {"class_type": "PreviewImage", "inputs": {"images": ["4", 0]}},
     }
+
+
+def image_path_twin(prompt: dict) -> dict:
+    """faces_by_hand_two_drivers with every frame passed as IMAGE: core Get Video Components in,
+    FOM Animation To Images -> edited_crops, IMAGE frames between the pastes, Create Video out."""
+    p = {k: dict(v, inputs=dict(v["inputs"])) for k, v in prompt.items()}
+    for video, comps, kp in (("6", "7", "10"), ("8", "9", "11")):
+        p[comps] = {"class_type": "GetVideoComponents", "inputs": {"video": [video, 0]}}
+        p[kp]["inputs"].update(driving=[comps, 0], fps=[comps, 2])
+    for anim, images, paste in (("12", "20", "14"), ("13", "21", "15")):
+        p[images] = {"class_type": "FOMAnimationToImages", "inputs": {"animation": [anim, 0]}}
+        p[paste]["inputs"]["edited_crops"] = [images, 0]
+    p["22"] = {"class_type": "GetVideoComponents", "inputs": {"video": ["14", 0]}}
+    p["15"]["inputs"]["image"] = ["22", 0]
+    p["23"] = {"class_type": "GetVideoComponents", "inputs": {"video": ["15", 0]}}
+    p["16"] = {"class_type": "CreateVideo", "inputs": {"images": ["23", 0], "fps": ["7", 2], "audio": ["7", 1]}}
+    p["17"]["inputs"]["video"] = ["16", 0]
+    return p
