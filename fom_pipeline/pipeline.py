@@ -142,7 +142,10 @@ def driving_keypoints(model, source: FrameSource, batch_size: int = 32,
             progress(min(done, total) if total else done, total or done)
     if not parts:
         raise InputError("the driving video has no frames")
-    return DrivingKeypoints(Keypoints.cat(parts), source.fps, source.audio, detector=detector_fingerprint(model))
+    from .motion_file import clip_name
+
+    return DrivingKeypoints(Keypoints.cat(parts), source.fps, source.audio, name=clip_name(source),
+                            detector=detector_fingerprint(model))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from .motion import (  # noqa: E402
     FOMExtractKeypoints,
     FOMTransferMotion,
 )
+from .motion_files import FOMLoadMotion, FOMSaveMotion  # noqa: E402
 from .paste import FOMPasteFaces  # noqa: E402
 from .preview import FOMDrawKeypoints  # noqa: E402
 
@@ -35,6 +36,8 @@ NODES: list[type[io.ComfyNode]] = [
     FOMAnimationToVideo,
     FOMPasteFaces,
     FOMDrawKeypoints,
+    FOMSaveMotion,
+    FOMLoadMotion,
 ]
 
 

@@ -16,6 +16,7 @@ CATEGORY = "FOM"
 FOLDER_EXTENSIONS = {
     "fom": {".tar", ".pth", ".pdparams", ".safetensors", ".ckpt"},
     "face_detection": {".pth", ".npy", ".pt", ".safetensors"},
+    "fom_motion": {".safetensors"},
 }
 
 

@@ -34,6 +34,9 @@ class FOMExtractKeypoints(io.ComfyNode):
                 io.Float.Input("fps", default=0.0, min=0.0, max=240.0, optional=True, force_input=True,
                                tooltip="Frame rate of IMAGE driving frames (e.g. Get Video Components' fps); "
                                        "a VIDEO brings its own. Without it IMAGE frames play at 25 fps."),
+                io.Int.Input("smooth", default=0, min=0, max=60, optional=True,
+                             tooltip="Smooth the keypoints over about this many frames without delaying them "
+                                     "(0 = off). 3-8 calms jittery motion; more also softens quick moves."),
             ],
             outputs=[FOMKeypointsType.Output(display_name="keypoints",
                                              tooltip="Keypoints of each frame, with the video's frame rate "
@@ -41,14 +44,14 @@ class FOMExtractKeypoints(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model, driving, batch_size, fps=0.0) -> io.NodeOutput:
+    def execute(cls, model, driving, batch_size, fps=0.0, smooth=0) -> io.NodeOutput:
         from fom_pipeline.pipeline import driving_keypoints
 
         source = frame_source(driving, "FOMExtractKeypoints", fps=fps)
         with engine_errors("FOMExtractKeypoints"):
             kp = driving_keypoints(model.get(), source, batch_size=batch_size,
                                    progress=progress_callback(max(1, source.frame_count)))
-        return io.NodeOutput(kp)
+        return io.NodeOutput(kp.smoothed(smooth))
 
 
 class FOMTransferMotion(io.ComfyNode):
