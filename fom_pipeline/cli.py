@@ -575,7 +575,7 @@ def _on_sigterm(signum, frame):  # turn a polite kill into the same clean stop a
 
 
 def _one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split())
+    text = " ".join((err.worded("cli") if isinstance(err, FOMError) else str(err)).split())  # the CLI's advice
     return text or type(err).__name__
 
 

@@ -31,6 +31,10 @@ WARP_BORDERS = ("auto", "paddlegan", "plain")
 Progress = Callable[[int, int], None]
 
 
+# How each front end asks for the CPU when the device asked for is not there.
+_USE_CPU = {"python": "use device='cpu'", "cli": "use --device cpu", "node": "pick device cpu or auto"}
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """"auto" picks cuda, then mps, then cpu; anything unknown or unavailable is a clear error."""
     name = str(device).lower()
@@ -47,9 +51,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if dev.type not in ("cpu", "cuda", "mps"):
         raise InputError(f"unknown device '{device}'; use auto, cpu, cuda, cuda:N or mps")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device '{device}' asked for, but no CUDA GPU is available; use --device cpu")
+        raise InputError(f"device '{device}' asked for, but no CUDA GPU is available", **_USE_CPU)
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise InputError(f"device '{device}' asked for, but Apple MPS is not available; use --device cpu")
+        raise InputError(f"device '{device}' asked for, but Apple MPS is not available", **_USE_CPU)
     return dev
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FOMError, InputError
+from .errors import FOMError, InputError, already_exists
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
     if out.exists() and out.is_dir():
         raise InputError(f"output path is a folder: {out} (give a file name)")
     if out.exists() and not overwrite:
-        raise InputError(f"output file already exists: {out} (pass --overwrite to replace it)")
+        raise already_exists(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -430,11 +430,10 @@ class VideoWriter:
         try:
             os.link(tmp, self.path)  # atomic and refuses to replace a file that appeared meanwhile
         except FileExistsError:
-            raise InputError(f"output file already exists: {self.path} (pass --overwrite to replace it)") from None
+            raise already_exists(self.path) from None
         except OSError:
             if self.path.exists():
-                raise InputError(f"output file already exists: {self.path} (pass --overwrite to replace it)"
-                                 ) from None
+                raise already_exists(self.path) from None
             os.replace(tmp, self.path)
 
     def _cleanup(self) -> None:

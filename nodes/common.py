@@ -44,7 +44,7 @@ def engine_errors(node: str):
     try:
         yield
     except FOMError as exc:
-        raise FOMNodeError(f"{node}: {exc}") from None
+        raise FOMNodeError(f"{node}: {exc.worded('node')}") from None  # the nodes' advice, not the CLI's
 
 
 def progress_callback(total: int):

@@ -151,9 +151,10 @@ def test_failed_write_leaves_nothing_and_keeps_existing_file(tmp_path):
 def test_no_overwrite_unless_asked(tmp_path):
     out = tmp_path / "result.mp4"
     out.write_bytes(b"previous result")
-    with pytest.raises(InputError, match="already exists.*--overwrite"):
+    with pytest.raises(InputError, match=r"already exists.*\(pass overwrite=True to replace it\)") as info:
         with VideoWriter(out, 30.0, (64, 64)) as writer:
             writer.write(_noise_frames(2, 64, 64))
+    assert info.value.worded("cli").endswith("(pass --overwrite to replace it)")  # each front end's words
     assert out.read_bytes() == b"previous result"
     assert os.listdir(tmp_path) == ["result.mp4"]
     with VideoWriter(out, 30.0, (64, 64), overwrite=True) as writer:
