@@ -18,63 +18,21 @@ import os
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import FOMError, InputError, WeightsMissingError
+from .known_weights import FACE_SUBDIR, FOM_RELEASES, FOM_SUBDIR, KNOWN_WEIGHTS, KnownWeights, release_key
+from .sfd_weights import load_sfd_network
+
+# The catalogue lives in known_weights (S3FD reading needs its URL without importing this module);
+# its names stay importable from here.
+__all__ = [
+    "FACE_SUBDIR", "FOM_RELEASES", "FOM_SUBDIR", "KNOWN_WEIGHTS", "PACK_ROOT", "KnownWeights", "download",
+    "downloads_allowed", "ensure_weights", "find_weights", "models_dir", "release_key", "source_url",
+    "weights_check",
+]
 
 PACK_ROOT = Path(__file__).resolve().parent.parent
-FOM_SUBDIR = "fom"
-FACE_SUBDIR = "face_detection"
-
-
-@dataclass(frozen=True)
-class KnownWeights:
-    """One downloadable weights file: its file name, official URL and models/ subfolder.
-
-    ``aliases`` are other spellings of the same file that are accepted on disk.
-    """
-
-    filename: str
-    url: str
-    subdir: str
-    sha256: str | None = None
-    size: int | None = None
-    aliases: tuple[str, ...] = ()
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return (self.filename, *self.aliases)
-
-
-# Official sources. S3FD: face-alignment's own URL (face_alignment/detection/sfd/sfd_detector.py).
-# FOMM: PaddleGAN's releases as the seed's ppgan/apps/first_order_predictor.py names them (its
-# mobile URL is .../vox-mobile.pdparams; later PaddleGAN code spells the file vox_mobile.pdparams, so
-# that spelling is accepted on disk too).
-_PADDLE = "https://paddlegan.bj.bcebos.com/applications/first_order_model/"
-KNOWN_WEIGHTS: dict[str, KnownWeights] = {
-    "s3fd": KnownWeights(
-        "s3fd-619a316812.pth",
-        "https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth",
-        FACE_SUBDIR,
-    ),
-    "vox-cpk": KnownWeights("vox-cpk.pdparams", _PADDLE + "vox-cpk.pdparams", FOM_SUBDIR),
-    "vox-cpk-512": KnownWeights("vox-cpk-512.pdparams", _PADDLE + "vox-cpk-512.pdparams", FOM_SUBDIR),
-    "vox-mobile": KnownWeights("vox-mobile.pdparams", _PADDLE + "vox-mobile.pdparams", FOM_SUBDIR,
-                               aliases=("vox_mobile.pdparams",)),
-}
-# PaddleGAN's three FOMM releases, in the order front ends offer them.
-FOM_RELEASES = ("vox-cpk", "vox-cpk-512", "vox-mobile")
-
-
-def release_key(name: str) -> str | None:
-    """The KNOWN_WEIGHTS key for a key or any accepted file name of it (``vox_mobile.pdparams``), else None."""
-    if name in KNOWN_WEIGHTS:
-        return name
-    for key, info in KNOWN_WEIGHTS.items():
-        if name in info.names:
-            return key
-    return None
 
 
 def models_dir() -> Path:
@@ -218,8 +176,6 @@ def weights_check(dest: str | os.PathLike, subdir: str | None = None) -> Callabl
 
     def check(path: Path) -> None:
         if subdir == FACE_SUBDIR:
-            from .faces.detect import load_sfd_network
-
             load_sfd_network(path, name=dest.name)
         else:
             from .checkpoints import read_checkpoint

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from fom_pipeline.errors import CheckpointError
 from fom_pipeline.faces import load_face_detector
-from fom_pipeline.faces.detect import read_sfd_state_dict
+from fom_pipeline.sfd_weights import read_sfd_state_dict
 
 
 def _weights(seed: int = 0) -> dict:

@@ -1,5 +1,6 @@
 """Faces: detect (or take by hand), crop the way the model expects, paste animated faces back."""
 
+from .boxes import box_iou, parse_boxes
 from .crops import (
     CROP_MODES,
     FaceRecord,
@@ -15,15 +16,14 @@ from .detect import (
     FaceDetector,
     FaceNotFoundError,
     NoFaceError,
-    box_iou,
     detect_faces,
     detect_faces_batch,
+    find_detector_weights,
     load_face_detector,
-    parse_boxes,
-    select_faces,
 )
 from .images import as_rgb_float
 from .paste import paste_faces
+from .select import select_faces
 
 __all__ = [
     "CROP_MODES",
@@ -39,6 +39,7 @@ __all__ = [
     "detect_faces",
     "detect_faces_batch",
     "driving_window",
+    "find_detector_weights",
     "load_face_detector",
     "make_faces",
     "paddlegan_window",

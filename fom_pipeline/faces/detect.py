@@ -1,28 +1,27 @@
-"""Find faces: face-alignment's own detectors behind one small interface, or boxes typed by hand.
+"""Find faces: face-alignment's own detectors behind one small interface.
 
-``load_face_detector`` builds face-alignment's ``SFDDetector`` (S3FD) around weights we read
-ourselves without running pickle code (``torch.load(weights_only=True)`` or ``.safetensors``),
-downloading face-alignment's official ``s3fd-619a316812.pth`` into ``models/face_detection/`` when
-it is missing and downloads are allowed. ``detect_faces`` then filters (score, size), removes
-duplicates (IoU above a threshold keeps the larger box - what the seed meant to do, though its sort
-was a no-op) and orders the faces.
+``load_face_detector`` builds face-alignment's ``SFDDetector`` (S3FD) around weights read by
+``sfd_weights`` without running pickle code, downloading face-alignment's official
+``s3fd-619a316812.pth`` into ``models/face_detection/`` when it is missing and downloads are
+allowed. ``detect_faces`` runs it and keeps the faces ``select.select_faces`` picks (score, size,
+duplicates, order).
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .. import weights as weights_mod
 from ..errors import CheckpointError, InputError, WeightsMissingError
+from ..sfd_weights import load_sfd_network
+from .boxes import Box
 from .images import as_rgb_float
+from .select import select_faces
 
 BACKENDS = ("sfd", "blazeface")
-ORDERS = ("left_to_right", "largest", "top_to_bottom")
 Detection = tuple[float, float, float, float, float]
 _CANDIDATE_THRESHOLD = 0.05  # keep low-score boxes in .detect; detect_faces applies the user's threshold
 
@@ -60,18 +59,6 @@ class FaceDetector:
         return results
 
 
-def _default_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
 def load_face_detector(
     backend: str = "sfd",
     weights_path: str | os.PathLike | None = None,
@@ -89,12 +76,40 @@ def load_face_detector(
     """
     if backend not in BACKENDS:
         raise InputError(f"face detector {backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
-    device = _default_device(device)
-    root = Path(models_dir) if models_dir is not None else weights_mod.models_dir()
+    from ..model import resolve_device  # "auto" and unavailable devices, as the model loader decides them
+
+    device = str(resolve_device(device))
+    root = _models_root(models_dir)
     if backend == "sfd":
         path = _resolve_sfd(weights_path, root, allow_download)
         return FaceDetector(_build_sfd(path, device), "sfd", device, path)
-    return _load_blazeface(weights_path, root, device)
+    return _load_blazeface(_blazeface_path(weights_path, root), device)
+
+
+def find_detector_weights(
+    backend: str = "sfd",
+    weights_path: str | os.PathLike | None = None,
+    models_dir: str | os.PathLike | None = None,
+) -> Path | None:
+    """The weights file ``load_face_detector`` would read with these arguments, if it is on disk
+    (nothing is downloaded): front ends key their caches by it and notice when it is replaced."""
+    root = _models_root(models_dir)
+    if backend == "blazeface":
+        path = _blazeface_path(weights_path, root)
+    elif weights_path is not None:
+        path = Path(weights_path)
+    else:
+        return weights_mod.find_weights("s3fd", [root, _torch_hub()])
+    return path if path.is_file() else None
+
+
+def _models_root(models_dir) -> Path:
+    return Path(models_dir) if models_dir is not None else weights_mod.models_dir()
+
+
+def _torch_hub() -> Path:
+    """face-alignment's own download folder: S3FD weights are looked for there after the models folder."""
+    return Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints"
 
 
 def _resolve_sfd(weights_path, root: Path, allow_download: bool) -> Path:
@@ -107,71 +122,8 @@ def _resolve_sfd(weights_path, root: Path, allow_download: bool) -> Path:
                 f"or put it in {root / info.subdir}"
             )
         return path
-    torch_hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints"
     allowed = weights_mod.downloads_allowed(None) and allow_download
-    return weights_mod.ensure_weights("s3fd", root, allow_download=allowed, extra_dirs=[torch_hub])
-
-
-def _unusable_sfd(name: str, exc: BaseException) -> CheckpointError:
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
-    return CheckpointError(
-        f"{name} is not usable S3FD weights ({first[:160]}); download "
-        f"{weights_mod.KNOWN_WEIGHTS['s3fd'].url} again"
-    )
-
-
-def read_sfd_state_dict(path: str | os.PathLike, name: str | None = None) -> dict:
-    """S3FD's state dict from ``path``, read without running pickle code.
-
-    ``.pth``/``.pt``: ``torch.load(weights_only=True)`` (a pickle that asks for anything but tensors
-    and plain containers is refused); ``.safetensors``: read as such. ``name`` decides the format
-    when ``path`` has another name (a download still called ``*.part``).
-    """
-    import pickle
-
-    import torch
-
-    path = Path(path)
-    name = name or path.name
-    try:
-        if name.lower().endswith(".safetensors"):
-            from safetensors.torch import load_file
-
-            state = load_file(str(path), device="cpu")
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        from ..checkpoints import weights_only_refusal
-
-        unsafe, reason = weights_only_refusal(exc)
-        if not unsafe:
-            raise _unusable_sfd(name, ValueError(reason)) from None
-        raise CheckpointError(
-            f"{name}: refusing to load: the file needs code execution to unpickle ({reason}); "
-            "S3FD weights are a plain tensor state dict"
-        ) from None
-    except Exception as exc:
-        raise _unusable_sfd(name, exc) from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise _unusable_sfd(name, ValueError("the file holds no tensor state dict"))
-    return {str(k).removeprefix("module."): v for k, v in state.items()}
-
-
-def load_sfd_network(path: str | os.PathLike, name: str | None = None):
-    """face-alignment's S3FD network (on the CPU, eval mode) with the weights of ``path`` loaded strictly."""
-    from face_alignment.detection.sfd.net_s3fd import s3fd
-
-    name = name or Path(path).name
-    state = read_sfd_state_dict(path, name)
-    net = s3fd()
-    try:
-        net.load_state_dict(state, strict=True)
-    except (RuntimeError, KeyError, ValueError) as exc:
-        raise _unusable_sfd(name, exc) from None
-    return net.eval()
+    return weights_mod.ensure_weights("s3fd", root, allow_download=allowed, extra_dirs=[_torch_hub()])
 
 
 def _build_sfd(path: Path, device: str):
@@ -186,22 +138,20 @@ def _build_sfd(path: Path, device: str):
 
     net = load_sfd_network(path)
     detector = SFDDetector.__new__(SFDDetector)
-    try:
-        BackendDetector.__init__(detector, device, False)
-    except ValueError:
-        raise InputError(f"face detector device {device!r} is unknown; use cpu, cuda or mps") from None
+    BackendDetector.__init__(detector, device, False)  # device already checked by resolve_device
     detector.filter_threshold = _CANDIDATE_THRESHOLD
     detector.fiter_threshold = _CANDIDATE_THRESHOLD  # the attribute's spelling in older face-alignment
     detector.face_detector = net.to(device)
     return detector
 
 
-def _load_blazeface(weights_path, root: Path, device: str) -> FaceDetector:
+def _blazeface_path(weights_path, root: Path) -> Path:
+    return Path(weights_path) if weights_path is not None else root / weights_mod.FACE_SUBDIR / "blazeface.pth"
+
+
+def _load_blazeface(path: Path, device: str) -> FaceDetector:
     from face_alignment.detection.blazeface.blazeface_detector import BlazeFaceDetector
 
-    path = (
-        Path(weights_path) if weights_path is not None else root / weights_mod.FACE_SUBDIR / "blazeface.pth"
-    )
     anchors = path.with_name("anchors.npy")
     for needed in (path, anchors):
         if not needed.is_file():
@@ -216,64 +166,6 @@ def _load_blazeface(weights_path, root: Path, device: str) -> FaceDetector:
     return FaceDetector(detector, "blazeface", device, path)
 
 
-def box_iou(a, b) -> float:
-    """Intersection over union of two (x1,y1,x2,y2) boxes."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
-def select_faces(
-    detections: Sequence,
-    threshold: float = 0.5,
-    max_faces: int = 0,
-    min_size: float = 0,
-    order: str = "left_to_right",
-    iou_threshold: float = 0.3,
-) -> list[tuple[tuple[float, float, float, float], float]]:
-    """Filter, de-duplicate, keep the largest and order raw (x1,y1,x2,y2,score) detections of one image.
-
-    Boxes scoring under ``threshold`` or smaller than ``min_size`` go; of two boxes overlapping by
-    more than ``iou_threshold`` the larger stays. ``max_faces`` (0 = all) then keeps the largest
-    faces, and only then are the kept faces numbered by ``order``. Largest, not best-scoring: the
-    seed means to sort its boxes by area, largest first, and animates the first one without
-    --multi_person (its sort result is discarded, so it really took S3FD's best-scoring box; every
-    kept box already passed the score threshold, and size is what a user sees). Equal areas keep the
-    higher score first.
-    """
-    if order not in ORDERS:
-        raise InputError(f"face order {order!r} is unknown; choose one of {', '.join(ORDERS)}")
-    if not 0 <= threshold <= 1:
-        raise InputError(f"score threshold {threshold} must be between 0 and 1")
-    if int(max_faces) < 0:
-        raise InputError(f"max_faces {max_faces} must be 0 (all) or more")
-    kept = []
-    for det in detections:
-        x1, y1, x2, y2 = (float(v) for v in det[:4])
-        score = float(det[4]) if len(det) > 4 else 1.0
-        if score < threshold or min(x2 - x1, y2 - y1) < min_size or x2 <= x1 or y2 <= y1:
-            continue
-        kept.append(((x1, y1, x2, y2), score))
-    kept.sort(key=lambda f: (-(f[0][2] - f[0][0]) * (f[0][3] - f[0][1]), -f[1]))  # largest first
-    unique: list = []
-    for face in kept:  # the larger of two overlapping boxes wins
-        if all(box_iou(face[0], other[0]) <= iou_threshold for other in unique):
-            unique.append(face)
-    if max_faces:
-        unique = unique[: int(max_faces)]  # the largest faces, before they are ordered
-    if order == "left_to_right":
-        unique.sort(key=lambda f: ((f[0][0] + f[0][2]) / 2, f[0][1]))
-    elif order == "top_to_bottom":
-        unique.sort(key=lambda f: ((f[0][1] + f[0][3]) / 2, f[0][0]))
-    else:
-        unique.sort(key=lambda f: -(f[0][2] - f[0][0]) * (f[0][3] - f[0][1]))
-    return unique
-
-
 def detect_faces(
     detector: FaceDetector,
     image,
@@ -283,7 +175,7 @@ def detect_faces(
     order: str = "left_to_right",
     iou_threshold: float = 0.3,
     allow_empty: bool = False,
-) -> list[tuple[tuple[float, float, float, float], float]]:
+) -> list[tuple[Box, float]]:
     """Faces of one image [H,W,3] as (box, score), filtered and ordered; FaceNotFoundError if none."""
     image = as_rgb_float(image)
     raw = detector.detect(image[None])[0]
@@ -303,33 +195,8 @@ def detect_faces_batch(
     threshold: float = 0.5,
     min_size: float = 0,
     iou_threshold: float = 0.3,
-) -> list[list[tuple[tuple[float, float, float, float], float]]]:
+) -> list[list[tuple[Box, float]]]:
     """Faces per frame [T,H,W,3], largest first (an empty list where a frame has none)."""
     frames = as_rgb_float(frames, "frames", batched=True)
     raw = detector.detect(frames, batch_size=batch_size)
     return [select_faces(r, threshold, 0, min_size, "largest", iou_threshold) for r in raw]
-
-
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_BOX_RE = re.compile(rf"^\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*({_NUMBER})\s*,\s*({_NUMBER})\s*$")
-
-
-def parse_boxes(text: str) -> list[tuple[float, float, float, float]]:
-    """Parse ``"x1,y1,x2,y2;x1,y1,x2,y2"`` (newlines also separate boxes) into float boxes."""
-    if not isinstance(text, str):
-        raise InputError(f"boxes must be text like 'x1,y1,x2,y2;...', got {type(text).__name__}")
-    parts = [p for p in re.split(r"[;\n]", text) if p.strip()]
-    if not parts:
-        raise InputError("no boxes given; write them as x1,y1,x2,y2;x1,y1,x2,y2 in image pixels")
-    boxes = []
-    for i, part in enumerate(parts):
-        match = _BOX_RE.match(part)
-        if not match:
-            raise InputError(
-                f"box {i + 1} {part.strip()!r} is not x1,y1,x2,y2 (four numbers separated by commas)"
-            )
-        x1, y1, x2, y2 = (float(v) for v in match.groups())
-        if x2 <= x1 or y2 <= y1:
-            raise InputError(f"box {i + 1} {part.strip()!r} is empty: need x2 > x1 and y2 > y1")
-        boxes.append((x1, y1, x2, y2))
-    return boxes
