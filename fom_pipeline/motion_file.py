@@ -2,8 +2,8 @@
 
 A small ``.safetensors`` (never a pickle: reading one runs no code), about 240 bytes a frame:
 
-- tensors ``value`` float32 [T, K, 2] and ``jacobian`` [T, K, 2, 2] (as extracted, not smoothed:
-  smoothing is applied when the motion is used), ``detector`` [K, 2] (the
+- tensors ``value`` float32 [T, K, 2] and ``jacobian`` [T, K, 2, 2] (the motion as it was used,
+  smoothed if it was; smoothing asked for when loading comes on top), ``detector`` [K, 2] (the
   :func:`~fom_pipeline.keypoints.detector_fingerprint` of the model that made them);
 - metadata ``format`` = ``fom_motion``, ``version``, ``fps``, ``name`` (the clip's file name),
   ``frames``, ``keypoints``.

@@ -54,7 +54,8 @@ class FOMSaveMotion(io.ComfyNode):
                         "the clip's name) in ComfyUI's output folder. Put it in input/ or models/fom_motion/ "
                         "and FOM Load Motion drives faces with it, here or on another machine, without the video.",
             inputs=[
-                FOMKeypointsType.Input("keypoints", tooltip="From FOM Extract Keypoints (saved unsmoothed)."),
+                FOMKeypointsType.Input("keypoints", tooltip="From FOM Extract Keypoints (saved as they come, "
+                                                            "smoothed if they were)."),
                 io.String.Input("filename_prefix", default="fom_motion/motion",
                                 tooltip="File name start in the output folder; a counter and .safetensors follow."),
             ],

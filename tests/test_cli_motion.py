@@ -55,8 +55,17 @@ def from_video(clips, tiny_checkpoint, tmp_path_factory) -> dict:
     return {"video": out / "result.mp4", "motion": motion, "stderr": res.stderr, "stdout": res.stdout}
 
 
-def test_save_motion_while_animating(from_video):
+def test_save_motion_while_animating(from_video, clips, tiny_checkpoint, tmp_path):
+    """The file holds the motion the run used: the clip's keypoints after --smooth 4."""
+    raw = tmp_path / "raw.safetensors"
+    res = cli("--source_image", clips["photo"], "--driving_video", clips["talk"], "--weight_path", tiny_checkpoint,
+              *FACE, "--max_frames", 9, "--save_motion", raw, "--output", tmp_path, "--quiet")
+    assert res.returncode == 0, res.stderr
     motion = load_motion(from_video["motion"])
+    expected = load_motion(raw).smoothed(4).keypoints
+    assert np.allclose(motion.keypoints.value.numpy(), expected.value.numpy(), atol=1e-6)
+    assert np.allclose(motion.keypoints.jacobian.numpy(), expected.jacobian.numpy(), atol=1e-6)
+    assert not np.allclose(motion.keypoints.value.numpy(), load_motion(raw).keypoints.value.numpy(), atol=1e-4)
     assert len(motion) == 9 and motion.fps == pytest.approx(30.0) and motion.name == "talk.mp4"
     assert motion.keypoints.jacobian.shape == (9, 10, 2, 2) and motion.detector.shape == (10, 2)
     assert f"motion saved: {from_video['motion']} (9 frames, " in from_video["stderr"]
@@ -64,11 +73,11 @@ def test_save_motion_while_animating(from_video):
 
 
 def test_motion_file_drives_the_same_video_without_the_clip(from_video, clips, tiny_checkpoint, tmp_path):
-    """Same flags, motion instead of video: the same frames; without --audio the result is silent;
-    --smooth applies to the file's (unsmoothed) keypoints as it did to the video's."""
+    """Same flags, the motion file instead of the video: the same frames (the file holds the motion
+    as used, smoothed); without --audio the result is silent; --smooth on top changes the motion."""
     base = ["--source_image", clips["photo"], "--driving_motion", from_video["motion"], "--weight_path",
             tiny_checkpoint, *FACE, "--relative", "--adapt_scale", "--batch_size", 3]
-    res = cli(*base, "--smooth", 4, "--output", tmp_path / "same")
+    res = cli(*base, "--output", tmp_path / "same")
     assert res.returncode == 0, res.stderr
     assert "animated 1 face, 9 frames" in res.stdout
     same = tmp_path / "same" / "result.mp4"
@@ -76,10 +85,10 @@ def test_motion_file_drives_the_same_video_without_the_clip(from_video, clips, t
     original = frames_of(from_video["video"])
     assert np.abs(frames_of(same) - original).max() <= 1
 
-    res = cli(*base, "--smooth", 0, "--output", tmp_path / "raw")
+    res = cli(*base, "--smooth", 8, "--output", tmp_path / "more")
     assert res.returncode == 0, res.stderr
     # smoothing shows (the random test model moves its faces little, but clearly more than nothing)
-    assert np.abs(frames_of(tmp_path / "raw" / "result.mp4") - original).mean() > 0.05
+    assert np.abs(frames_of(tmp_path / "more" / "result.mp4") - original).mean() > 0.05
 
 
 def test_motion_file_with_audio_and_a_cut(from_video, clips, tiny_checkpoint, tmp_path):
