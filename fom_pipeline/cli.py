@@ -160,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="smooth the driving keypoints over about N frames, without delaying them "
                              "(0 = off, the seed's behaviour; 3-8 calms jitter)")
     motion.add_argument("--save_motion", default=None, metavar="FILE",
-                        help="also save the driving motion (unsmoothed keypoints, fps, clip name) to FILE.safetensors")
+                        help="also save the driving motion this run uses (keypoints after --smooth, fps, clip name) "
+                             "to FILE.safetensors; --driving_motion FILE gives the same animation again")
     motion.add_argument("--driving_motion", default=None, metavar="FILE",
                         help="drive the faces with a saved motion file instead of --driving_video (same model)")
     motion.add_argument("--audio", default=None, metavar="FILE",
@@ -500,14 +501,14 @@ def run(args: argparse.Namespace) -> Summary:
             kp = P.driving_keypoints(model, driving, batch_size=max(args.batch_size, 8),
                                      progress=_tqdm_progress(bar))
         kp.name = Path(meta.path).name
-    if args.save_motion:
+    kp = kp.smoothed(args.smooth)
+    if args.save_motion:  # the motion this run uses (smoothed when asked): the file reproduces it
         from .motion_file import save_motion
 
         saved = save_motion(args.save_motion, kp, overwrite=args.overwrite)
         bars.note(f"motion saved: {saved} ({len(kp)} frames, {saved.stat().st_size} bytes)")
     if audio is not None:
         kp.audio = audio
-    kp = kp.smoothed(args.smooth)
     reference: int | str = 0
     if args.best_frame is not None:
         if args.best_frame >= len(kp):
