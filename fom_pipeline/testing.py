@@ -415,3 +415,67 @@ def find_mark(image: np.ndarray, colour: str = "red", region=None, threshold: fl
         return None
     ys, xs = np.indices(weight.shape)
     return float((weight * xs).sum() / total), float((weight * ys).sum() / total)
+
+
+# Where the three marks sit on a test face, in the coordinates of its 256 px crop (mouth, left eye,
+# right eye); any layout works as long as the marks do not overlap.
+FACE_MARKS = {"red": (128.0, 172.0), "green": (100.0, 112.0), "blue": (156.0, 112.0)}
+MARK_RADIUS = 12.0  # in crop pixels: 3 pixels where the keypoint detector looks (a quarter of the crop)
+
+
+def draw_marked_face(image: np.ndarray, window, marks: dict | None = None, radius: float = MARK_RADIUS,
+                     crop: int = 256) -> np.ndarray:
+    """Draw a grey test face with coloured marks into float RGB ``image`` [H, W, 3], in place.
+
+    ``window`` (x1, y1, x2, y2) is the square the face's crop will be cut from; ``marks`` maps mark
+    colours to centres and ``radius`` is their size, both in the coordinates of that crop resized to
+    ``crop`` pixels (default :data:`FACE_MARKS`). Everything but the marks is grey (R = G = B), so the
+    tracking model's keypoints see only the marks.
+    """
+    x1, y1, x2, y2 = (float(v) for v in window)
+    scale = (x2 - x1) / crop
+
+    def at(u: float, v: float) -> tuple[float, float]:  # crop pixel centre -> image pixel centre
+        return x1 + (u + 0.5) * scale - 0.5, y1 + (v + 0.5) * scale - 0.5
+
+    h, w = image.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    for (u, v), (ru, rv), grey in (((128, 60), (78, 40), 0.28), ((128, 132), (70, 88), 0.72),
+                                   ((100, 112), (20, 14), 0.45), ((156, 112), (20, 14), 0.45),
+                                   ((128, 142), (8, 16), 0.6)):
+        cx, cy = at(u, v)
+        inside = ((xs - cx) / (ru * scale)) ** 2 + ((ys - cy) / (rv * scale)) ** 2 <= 1
+        image[inside] = grey
+    for colour, (u, v) in (marks or FACE_MARKS).items():
+        draw_mark(image, at(u, v), colour, radius * scale)
+    return image
+
+
+def marked_face(size: int = 256, marks: dict | None = None, radius: float = MARK_RADIUS,
+                background: float = 0.5) -> np.ndarray:
+    """A ``size`` x ``size`` float RGB frame filled by one test face (:func:`draw_marked_face`; marks in
+    256 px crop coordinates): a driving frame or a single-face photo for the tracking model."""
+    image = np.full((size, size, 3), background, np.float32)
+    return draw_marked_face(image, (0, 0, size, size), marks, radius)
+
+
+def write_clip(path: str | os.PathLike, frames, fps: float = 25.0, crf: int = 12) -> None:
+    """Encode float RGB frames [T, H, W, 3] in [0, 1] (or an iterable of them) as h264 yuv420p with the
+    ffmpeg binary imageio-ffmpeg ships: a driving clip as a camera would deliver it."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    frames = iter(frames)
+    first = next(frames)
+    h, w = first.shape[:2]
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+           "-s", f"{w}x{h}", "-framerate", f"{fps:g}", "-i", "-", "-c:v", "libx264", "-preset", "veryfast",
+           "-crf", str(crf), "-pix_fmt", "yuv420p", os.fspath(path)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    for frame in itertools.chain([first], frames):
+        proc.stdin.write(np.clip(np.asarray(frame) * 255 + 0.5, 0, 255).astype(np.uint8).tobytes())
+    proc.stdin.close()
+    err = proc.stderr.read().decode(errors="replace")
+    if proc.wait() != 0:
+        raise RuntimeError(f"ffmpeg could not write {path}: {err.strip()}")
