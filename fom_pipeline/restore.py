@@ -66,16 +66,19 @@ class FaceRestorer:
 
     ``device``: where the model runs (default: where it is); it is moved there on first use and
     back by :meth:`release`. ``interrupt()`` is called between model calls and may raise to stop.
+    ``on_start()`` runs before the first batch of each render (a host's own model loading).
     """
 
     def __init__(self, model, device: str | torch.device | None = None, batch_size: int = DEFAULT_RESTORE_BATCH,
-                 interrupt: Callable[[], None] | None = None):
+                 interrupt: Callable[[], None] | None = None, on_start: Callable[[], None] | None = None):
         _check_model(model)
         self.model = model
         self.device = torch.device(device) if device is not None else None
         self.batch_size = max(1, int(batch_size))
         self.interrupt = interrupt
+        self.on_start = on_start
         self._home: torch.device | None = None
+        self._started = False
 
     @property
     def name(self) -> str:
@@ -83,6 +86,9 @@ class FaceRestorer:
         return str(getattr(getattr(self.model, "architecture", None), "name", type(self.model).__name__))
 
     def _prepare(self) -> torch.device:
+        if not self._started and self.on_start is not None:
+            self.on_start()
+        self._started = True
         here = getattr(self.model, "device", None)
         if self.device is not None and here is not None and torch.device(here) != self.device:
             self._home = self._home or torch.device(here)
@@ -93,6 +99,7 @@ class FaceRestorer:
 
     def release(self) -> None:
         """Move the model back where it was found (ComfyUI keeps loaded models on the CPU)."""
+        self._started = False
         if self._home is not None:
             self.model.to(self._home)
             self._home = None

@@ -3,13 +3,42 @@ face groups driven by different videos), as a VIDEO rendered when it is saved.""
 
 from __future__ import annotations
 
+import numpy as np
 from comfy_api.v0_0_2 import io
 
-from .common import CATEGORY, FOMNodeError, engine_errors, to_numpy
+from .common import CATEGORY, FOMNodeError, check_interrupt, engine_errors, to_numpy
 from .types import FaceSet, FOMAnimationType, FOMFacesType
 from .video import StreamedVideo, frame_source
 
 COLOR_MATCH = ["off", "lab", "rgb"]
+
+
+def to_numpy_mask(mask) -> np.ndarray:
+    """ComfyUI MASK [B,H,W] (or [H,W]) -> float32 numpy; the engine checks its size."""
+    return mask.detach().cpu().float().numpy() if hasattr(mask, "detach") else np.asarray(mask, np.float32)
+
+
+def restorer(model):
+    """ComfyUI's UPSCALE_MODEL (a spandrel descriptor) as the engine's FaceRestorer, on ComfyUI's device:
+    through its model management where the model carries a patcher (newer ComfyUI), else moved there
+    after asking ComfyUI to free room, and back to the CPU when the render ends. Cancel stops it."""
+    import comfy.model_management as mm
+
+    from fom_pipeline.restore import FaceRestorer
+
+    patcher = getattr(model, "patcher", None)
+    if patcher is not None:
+        device = patcher.load_device
+
+        def start() -> None:
+            mm.load_models_gpu([patcher], force_full_load=True)
+    else:
+        device = mm.get_torch_device()
+
+        def start() -> None:
+            mm.free_memory(mm.module_size(model.model), device)
+
+    return FaceRestorer(model, device=device, interrupt=check_interrupt, on_start=start)
 
 
 class FOMPasteFaces(io.ComfyNode):
@@ -20,8 +49,10 @@ class FOMPasteFaces(io.ComfyNode):
             display_name="FOM Paste Faces",
             category=CATEGORY,
             description="Paste the animated faces into the picture: a circle of radius ratio x crop height per "
-                        "face. Streams: the video is computed batch by batch when it is saved (Save Video), so "
-                        "any length fits in memory. Give its video to a second paste to add another face group.",
+                        "face, or where an optional mask is; an optional face restoration model restores each "
+                        "face as it is pasted. Streams: the video is computed batch by batch when it is saved "
+                        "(Save Video), so any length fits in memory. Give its video to a second paste to add "
+                        "another face group.",
             inputs=[
                 io.MultiType.Input(io.Image.Input("image", tooltip="The original picture (its first image is used "
                                                   "for every frame), or the video of an earlier paste."),
@@ -39,6 +70,16 @@ class FOMPasteFaces(io.ComfyNode):
                                tooltip="Optional: the animation's crops edited by other nodes (FOM Animation To "
                                        "Images -> e.g. a face restorer), N x T face-major; pasted instead of the "
                                        "animation, with its frame rate and audio. Holds every frame."),
+                io.Mask.Input("mask", optional=True,
+                              tooltip="Optional: where to paste, the size of the picture (painted in Load Image's "
+                                      "mask editor, or from a segmentation node). Replaces the circle of every "
+                                      "face it covers (on in the middle of the face's box), feathered like the "
+                                      "circle; other faces keep their circle."),
+                io.UpscaleModel.Input("restore_model", optional=True,
+                                      tooltip="Optional: a face restoration model from Load Upscale Model (GFPGAN, "
+                                              "RestoreFormer, ...) run on each batch of animated faces while the "
+                                              "video renders (face restorers at 512 px), then resized back to the "
+                                              "crop. Streams: never holds every frame."),
             ],
             outputs=[io.Video.Output(display_name="video",
                                      tooltip="Full-size video with the driving video's frame rate and audio "
@@ -48,7 +89,7 @@ class FOMPasteFaces(io.ComfyNode):
 
     @classmethod
     def execute(cls, image, faces: FaceSet, animation, ratio, feather, color_match,
-                edited_crops=None) -> io.NodeOutput:
+                edited_crops=None, mask=None, restore_model=None) -> io.NodeOutput:
         from fom_pipeline.pipeline import FramesAnimation, PastedFrames
 
         base = frame_source(image, "FOMPasteFaces") if not hasattr(image, "shape") else to_numpy(image)[0]
@@ -61,5 +102,7 @@ class FOMPasteFaces(io.ComfyNode):
                                    "faces are connected; connect the same faces that went into FOM Transfer Motion")
             pasted = PastedFrames(base, faces.records, animation, ratio=ratio,
                                   feather=None if feather < 0 else feather,
-                                  color_match=False if color_match == "off" else color_match)
+                                  color_match=False if color_match == "off" else color_match,
+                                  mask=None if mask is None else to_numpy_mask(mask),
+                                  restore=None if restore_model is None else restorer(restore_model))
         return io.NodeOutput(StreamedVideo(pasted, "FOMPasteFaces"))

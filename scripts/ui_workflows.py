@@ -55,6 +55,12 @@ LAYOUT = {
         "Motion": [[10, [11, 530]], [[12, 140], [13, 430]]],
         "Output": [[[14, 140], [15, 430], 17]],
     },
+    "face_restoration": {  # top row: photo -> boxes -> transfer -> paste; below: video -> keypoints; restorer
+        "Inputs": [[1, [6, 550]], [[2, 160]]],  # under the transfer, beside the paste it feeds
+        "Faces": [[[3, 160], [18, 640]]],
+        "Motion": [[[10, 550]], [[12, 140], [16, 470]]],
+        "Output": [[[14, 140], 17]],
+    },
 }
 COLUMN_W = 320  # node width (wider if the editor needs more)
 GAP = 40  # between nodes in a column and between columns
@@ -159,7 +165,8 @@ def main(names: list[str], shots: bool = False) -> None:
         prompts = {n: json.loads((REPO / "workflows" / "api" / f"{n}.json").read_text()) for n in names}
         for prompt in prompts.values():
             for spec in prompt.values():
-                for key, sub in (("image", "input"), ("file", "input"), ("ckpt_name", "models/fom")):
+                for key, sub in (("image", "input"), ("file", "input"), ("ckpt_name", "models/fom"),
+                                 ("model_name", "models/upscale_models")):
                     value = spec["inputs"].get(key)
                     if isinstance(value, str):
                         (base / sub).mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,9 @@ PHOTO_FACE = "fom_source_image.png"
 DRIVER_CROPPED = "fom_dv.mp4"
 DRIVER_CROPPED_2 = "fom_dv_mirrored.mp4"
 DRIVER_HEAD = "lp_driving_d0.mp4"
+# The restoration workflow's model (models/upscale_models/); the tests put a small RestoreFormer with
+# random weights under this name (spandrel finds the architecture from the tensors, not the name).
+RESTORE_MODEL = "GFPGANv1.4.pth"
 
 SFD_FACE_SCORE = 0.982  # softmax([0, 4])[1]: the generated detector's score for every kept box
 
@@ -30,6 +33,13 @@ def write_fomm_checkpoint(path: Path, seed: int = 0, config: dict | None = None)
     from fom_pipeline.testing import random_model, write_model_pdparams
 
     write_model_pdparams(path, random_model(config, seed=seed, image_size=256))
+
+
+def write_restore_model(path: Path, seed: int = 0) -> None:
+    """A small RestoreFormer (spandrel's face restorer architecture) with random weights (tests/restorers.py)."""
+    from restorers import restoreformer_state, write_state
+
+    write_state(path, restoreformer_state(seed=seed))
 
 
 def write_sfd_weights(path: Path, seed: int = 0) -> None:

@@ -81,6 +81,9 @@ def comfy_env(comfy_server) -> ComfyServer:
     sfd = base / "models" / "face_detection" / assets.SFD_WEIGHTS
     if not sfd.exists():
         assets.write_sfd_weights(sfd)
+    restore = base / "models" / "upscale_models" / assets.RESTORE_MODEL
+    if not restore.exists():
+        assets.write_restore_model(restore)
     media = shared_dir() / "media"
     if not media.is_dir():
         raise RuntimeError(f"shared media not found at {media}; set FOM_SHARED_DIR to the shared folder")

@@ -13,6 +13,7 @@ EXPECTED = {
     "multi_face_animation": (CLIP_FRAMES, 1200, 900, 30.0, True),
     "single_face": (CLIP_FRAMES - 1, 256, 256, 25.0, False),
     "faces_by_hand_two_drivers": (CLIP_FRAMES, 1200, 900, 30.0, True),
+    "face_restoration": (CLIP_FRAMES, 1200, 900, 30.0, True),
 }
 
 

@@ -10,7 +10,7 @@ PACK_NODES = ["FOMLoadModel", "FOMLoadFaceDetector", "FOMDetectFaces", "FOMFaces
               "FOMAnimationToVideo", "FOMPasteFaces", "FOMDrawKeypoints"]
 # Composition only (holds every frame): not in the streaming workflows, run by test_comfyui_streaming.py.
 NOT_IN_WORKFLOWS = {"FOMAnimationToImages"}
-WORKFLOWS = ["multi_face_animation", "single_face", "faces_by_hand_two_drivers"]
+WORKFLOWS = ["multi_face_animation", "single_face", "faces_by_hand_two_drivers", "face_restoration"]
 
 # (node, input) -> (type, {expected option subset})
 DECLARED = {

@@ -7,11 +7,13 @@ import json
 
 from comfy_host import REPO
 
-WORKFLOWS = ["multi_face_animation", "single_face", "faces_by_hand_two_drivers"]
+WORKFLOWS = ["multi_face_animation", "single_face", "faces_by_hand_two_drivers", "face_restoration"]
 
 # Inputs the run tests change for speed (never the shipped files): multi_face_animation animates every
 # face (max_faces 0) and the generated detector finds 16; five show the same path in a third of the time.
-FAST_INPUTS = {"multi_face_animation": {"FOMDetectFaces": {"max_faces": 5}}}
+FAST_INPUTS = {"multi_face_animation": {"FOMDetectFaces": {"max_faces": 5}},
+               # a restorer runs at 512 px per face and frame: one face shows the path
+               "face_restoration": {"FOMFacesFromBoxes": {"boxes": "190,170,320,305"}}}
 
 
 def api(name: str) -> dict:
