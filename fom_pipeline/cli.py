@@ -80,6 +80,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _frame_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected frames per second, got {text!r}") from None
+    if not math.isfinite(value) or not 0 < value <= 240:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 240 frames per second, got {text}")
+    return value
+
+
 def _feather(text: str) -> float:
     try:
         value = float(text.strip().removesuffix("px"))
@@ -143,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     ours.add_argument("--max_frames", type=_positive_int, default=None, help="use at most N driving frames")
     ours.add_argument("--start", type=_seconds, default=0.0, help="skip this many seconds of the driving video")
     ours.add_argument("--duration", type=_seconds, default=None, help="use this many seconds of the driving video")
+    ours.add_argument("--fps", type=_frame_rate, default=None,
+                      help="frame rate of the result (default: the driving video's, as a player shows it); "
+                           "driving frames are taken at their real times, so variable-rate clips play in real time")
     ours.add_argument("--no_audio", action="store_true", help="do not copy the driving video's audio track")
     ours.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     ours.add_argument("--warp_border", choices=("auto", "paddlegan", "plain"), default="auto",
@@ -181,6 +194,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--crop_driving needs --driving_video (a motion file's keypoints are already of the face)")
     if args.audio and args.no_audio:
         parser.error("--audio and --no_audio contradict each other; give one")
+    if args.fps and args.driving_motion:
+        parser.error("--fps re-times --driving_video; a motion file keeps the rate it was saved with")
     return args
 
 
@@ -445,8 +460,10 @@ def run(args: argparse.Namespace) -> Summary:
         meta = read_video_meta(args.driving_video)
         if args.start and meta.duration and args.start >= meta.duration:
             raise InputError(f"--start {args.start:g} s is past the end of the driving video ({meta.duration:g} s)")
-        limit = _frame_limit(args, meta.fps)
-        expected = min(v for v in (limit, meta.frame_count - int(round(args.start * meta.fps))) if v is not None)
+        _frame_limit(args, meta.fps)  # checks --duration
+        driving = VideoFile(meta.path, start=args.start, max_frames=args.max_frames, duration=args.duration,
+                            fps=args.fps, audio=not args.no_audio, meta=meta)
+        expected = driving.frame_count
     audio = _audio_track(args)
     if args.save_motion:
         from .motion_file import check_motion_output
@@ -492,7 +509,6 @@ def run(args: argparse.Namespace) -> Summary:
         check_motion_model(motion, model, f"--driving_motion {args.driving_motion}")
         kp = motion
     else:
-        driving = VideoFile(meta.path, start=args.start, max_frames=limit, audio=not args.no_audio, meta=meta)
         if args.crop_driving:
             with bars.bar("detect driving face", driving.frame_count) as bar:
                 window = P.find_driving_window(detector, driving, progress=_tqdm_progress(bar))

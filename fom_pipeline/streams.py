@@ -11,6 +11,7 @@ convert either way.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import numpy as np
 
 from .errors import InputError
 
+log = logging.getLogger(__name__)
 READ_BUDGET_BYTES = 96 << 20  # raw decoded frames held at once while reading a file
 
 
@@ -77,31 +79,121 @@ def fit_frames(chunk: np.ndarray, size: int) -> np.ndarray:
 
 
 class VideoFile(FrameSource):
-    """A video file decoded by ffmpeg, optionally from ``start`` seconds and for ``max_frames``."""
+    """A video file decoded by ffmpeg, its frames taken at their real times for one frame rate.
+
+    ``fps``: the rate to read at (default: the clip's own, as a player shows it). Frame k is the
+    source frame on screen at ``start + (k + 1/2) / fps`` (:meth:`fom_pipeline.video.Timeline.pick`),
+    so a variable-rate phone clip plays in real time at a constant rate, and ``frame_count`` is
+    exactly what ``chunks`` yields. ``start``/``duration`` (seconds) and ``max_frames`` cut a window.
+    """
 
     def __init__(self, path: str | os.PathLike, start: float = 0.0, max_frames: int | None = None,
-                 audio: bool = True, meta=None):
+                 audio: bool = True, meta=None, *, duration: float | None = None, fps: float | None = None):
         from .video import read_video_meta
 
         meta = meta or read_video_meta(path)  # ``meta``: a VideoMeta already read for ``path``
         if start and meta.duration and start >= meta.duration:
             raise InputError(f"start {start:g} s is past the end of the video ({meta.duration:g} s): {meta.path}")
+        if duration is not None and duration <= 0:
+            raise InputError(f"duration must be above 0 seconds, got {duration:g}: {meta.path}")
         self.meta = meta
         self.path = meta.path
         self.start = float(start or 0.0)
+        self.duration_limit = float(duration) if duration else None
         self.max_frames = int(max_frames) if max_frames else None
-        self.fps = meta.fps or 25.0
+        self.fps = float(fps) if fps and fps > 0 else (meta.fps or 25.0)
         self.width, self.height = meta.width, meta.height
-        left = max(0, meta.frame_count - int(round(self.start * self.fps)))
-        self.frame_count = min(left, self.max_frames) if self.max_frames else left
-        self.audio = AudioTrack(meta.path, self.start) if audio and meta.has_audio else None
+        timeline = meta.timeline
+        if timeline is not None:
+            self.picks = timeline.pick(self.fps, self.start, self.duration_limit, self.max_frames)
+            self.frame_count = len(self.picks)
+            first = float(timeline.times[0]) + self.start
+        else:  # no timestamps: frames as they come, counted from duration x fps
+            self.picks = None
+            left = max(0, meta.frame_count - int(round(self.start * self.fps)))
+            limits = [v for v in (self.max_frames, self.duration_limit and round(self.duration_limit * self.fps)) if v]
+            self.frame_count = min([left, *limits])
+            first = self.start
+        self.audio = AudioTrack(meta.path, first) if audio and meta.has_audio else None
+
+    def at_rate(self, fps: float) -> VideoFile:
+        """The same window of the same file read at another frame rate (from the real timestamps)."""
+        return VideoFile(self.path, self.start, self.max_frames, self.audio is not None, self.meta,
+                         duration=self.duration_limit, fps=fps)
 
     def chunks(self, size: int = 16) -> Iterator[np.ndarray]:
         from .video import iter_video_frames
 
         frame_bytes = max(1, self.width * self.height * 3)
         size = int(max(1, min(size, READ_BUDGET_BYTES // frame_bytes)))
-        yield from iter_video_frames(self.path, chunk=size, start=self.start, max_frames=self.max_frames)
+        if self.picks is None:
+            yield from iter_video_frames(self.path, chunk=size, start=self.start, max_frames=self.frame_count)
+            return
+        if not len(self.picks):
+            return
+        times = self.meta.timeline.times
+        first, last = int(self.picks[0]), int(self.picks[-1])
+        # Seek half way between the frame before the first one needed and that one: ffmpeg then
+        # decodes from exactly that frame, whatever the rounding of its timestamp.
+        seek = (times[first - 1] + times[first]) / 2 if first > 0 else 0.0
+        decoded = iter_video_frames(self.path, chunk=size, start=seek, max_frames=last - first + 1)
+        yield from select_frames(decoded, self.picks - first, size, what=self.path)
+
+
+def select_frames(chunks: Iterator[np.ndarray], picks: np.ndarray, size: int = 16,
+                  what: str = "the clip") -> Iterator[np.ndarray]:
+    """Frame ``picks[k]`` of a stream of chunks as output frame k, in chunks of ``size`` (``picks``
+    never decreases: frames are skipped or repeated, never reordered). If the stream ends early,
+    its last frame fills the rest, with a warning, so the announced count still holds."""
+    picks = np.asarray(picks)
+    held: list[np.ndarray] = []
+    slot, index, frame = 0, 0, None
+    for chunk in chunks:
+        for frame in chunk:
+            while slot < len(picks) and picks[slot] == index:
+                held.append(frame)
+                slot += 1
+                if len(held) == size:
+                    yield np.stack(held)
+                    held = []
+            index += 1
+            if slot == len(picks):
+                break
+        if slot == len(picks):
+            break
+    if slot < len(picks) and frame is not None:
+        log.warning("%s gave %d frames where %d were listed; repeating its last frame", what, index,
+                    int(picks[-1]) + 1)
+        held += [frame] * (len(picks) - slot)
+    for start in range(0, len(held), size):
+        yield np.stack(held[start : start + size])
+
+
+def retime(source: FrameSource, fps: float | None) -> FrameSource:
+    """``source`` played at ``fps`` frames a second, same length in seconds (frames repeated or
+    skipped to keep real time); unchanged when ``fps`` is 0/None or already its rate. A video file is
+    read again from its own timestamps."""
+    if not fps or fps <= 0 or abs(float(fps) - source.fps) < 1e-9:
+        return source
+    if isinstance(source, VideoFile):
+        return source.at_rate(fps)
+    return Retimed(source, fps)
+
+
+class Retimed(FrameSource):
+    """Another (constant-rate) source at ``fps``: frame k is the source frame on screen in the middle
+    of output frame k's interval, as :meth:`fom_pipeline.video.Timeline.pick` chooses for files."""
+
+    def __init__(self, source: FrameSource, fps: float):
+        self.source, self.fps = source, float(fps)
+        self.width, self.height, self.audio = source.width, source.height, source.audio
+        count = int(round(source.frame_count * self.fps / source.fps))
+        middles = (np.arange(count) + 0.5) * (source.fps / self.fps)
+        self.picks = np.minimum(np.floor(middles).astype(np.int64), max(0, source.frame_count - 1))
+        self.frame_count = count
+
+    def chunks(self, size: int = 16) -> Iterator[np.ndarray]:
+        yield from select_frames(self.source.chunks(size), self.picks, max(1, int(size)))
 
 
 class FrameArray(FrameSource):

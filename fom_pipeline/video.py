@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -30,7 +30,9 @@ __all__ = [
     "VideoWriter",
     "VideoError",
     "ffmpeg_exe",
+    "Timeline",
     "read_video_meta",
+    "read_timeline",
     "iter_video_frames",
     "check_output_path",
     "mux_audio",
@@ -48,9 +50,74 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+NO_PTS = -(1 << 63)  # how ffmpeg prints a missing timestamp
+RATE_SNAP = 0.002  # an average rate this close (relative) to a whole or NTSC rate is that rate
+
+
+def _snap_rate(rate: float) -> float:
+    """A measured average rate as the nominal rate it rounds (29.9701 -> 30000/1001, 24.012 -> 24):
+    timestamps stored in milliseconds or with a rounded last frame move the average a little."""
+    for nominal in (round(rate), round(rate * 1.001) / 1.001):
+        if nominal > 0 and abs(rate - nominal) <= RATE_SNAP * nominal:
+            return float(nominal)
+    return float(rate)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """When each frame of a video is on screen: ``times`` (seconds, presentation order, counted as
+    ffmpeg's ``-ss`` counts them) and ``end``, when the last frame leaves the screen.
+
+    Read from the container's packets without decoding (:func:`read_timeline`); the frames the
+    decoder then gives are exactly these, in this order (packets marked to discard by an edit list
+    are left out), so counts announced from it are counts decoded.
+    """
+
+    times: np.ndarray
+    end: float
+
+    @property
+    def count(self) -> int:
+        return len(self.times)
+
+    @property
+    def span(self) -> float:
+        """Seconds from the first frame's start to the last frame's end."""
+        return max(0.0, self.end - float(self.times[0]))
+
+    def average_rate(self) -> float:
+        """Frames per second as a player shows the clip: frames over time, snapped to a nominal rate."""
+        return _snap_rate(self.count / self.span) if self.span > 0 else 0.0
+
+    def slot_count(self, rate: float, start: float = 0.0, duration: float | None = None,
+                   max_frames: int | None = None) -> int:
+        """How many frames at ``rate`` cover the clip from ``start`` s (at most ``duration`` s, ``max_frames``)."""
+        count = int(round((self.end - float(self.times[0]) - max(0.0, start)) * rate))
+        if duration:
+            count = min(count, max(1, int(round(duration * rate))))
+        if max_frames:
+            count = min(count, int(max_frames))
+        return max(0, count)
+
+    def pick(self, rate: float, start: float = 0.0, duration: float | None = None,
+             max_frames: int | None = None) -> np.ndarray:
+        """For output frame k at ``rate``, the index of the source frame on screen in the middle of its
+        interval (start + (k + 1/2) / rate): real time, whatever the clip's own timing; a constant-rate
+        clip at its own rate maps k to k. The rule of ffmpeg's fps filter (round to nearest)."""
+        count = self.slot_count(rate, start, duration, max_frames)
+        middles = float(self.times[0]) + max(0.0, start) + (np.arange(count) + 0.5) / rate
+        picks = np.searchsorted(self.times, middles, side="right") - 1
+        return np.clip(picks, 0, self.count - 1)
+
+
 @dataclass(frozen=True)
 class VideoMeta:
-    """What the front ends need to know about a video before streaming it."""
+    """What the front ends need to know about a video before streaming it.
+
+    ``fps`` is the rate a player shows (the timeline's average, else what ffmpeg reports),
+    ``duration`` the video's own length, and ``timeline`` when each frame is shown (None where the
+    packets carry no timestamps: the frames are then taken as they come, at ``fps``).
+    """
 
     path: str
     width: int
@@ -59,6 +126,7 @@ class VideoMeta:
     duration: float
     codec: str
     audio_codec: str | None
+    timeline: Timeline | None = field(default=None, compare=False, repr=False)
 
     @property
     def has_audio(self) -> bool:
@@ -66,7 +134,9 @@ class VideoMeta:
 
     @property
     def frame_count(self) -> int:
-        """Estimated from duration x fps (exact for constant-rate files; used for progress totals)."""
+        """Frames read at ``fps`` from the start: exact with a timeline, else duration x fps."""
+        if self.timeline is not None:
+            return self.timeline.slot_count(self.fps)
         return max(0, int(round(self.duration * self.fps))) if self.fps > 0 else 0
 
 
@@ -108,22 +178,58 @@ def _open_reader(path: str, input_params: list[str], output_params: list[str]):
 
 
 def read_video_meta(path: str | os.PathLike) -> VideoMeta:
-    """Size, fps, duration, codecs of a video; raises InputError for a missing or non-video file."""
+    """Size, frame rate, duration, codecs and frame times of a video (see VideoMeta); raises
+    InputError for a missing or non-video file."""
     path = _check_readable(path, "driving video")
     gen, meta = _open_reader(path, [], [])
     gen.close()
     width, height = (int(v) for v in meta["size"])
     if width <= 0 or height <= 0:
         raise InputError(f"video has no frames (empty picture size): {path}")
+    fps = float(meta.get("fps") or 0.0)
+    timeline = read_timeline(path, fps)
     return VideoMeta(
         path=path,
         width=width,
         height=height,
-        fps=float(meta.get("fps") or 0.0),
-        duration=float(meta.get("duration") or 0.0),
+        fps=timeline.average_rate() if timeline else fps,
+        duration=timeline.span if timeline else float(meta.get("duration") or 0.0),
         codec=str(meta.get("codec", "")),
         audio_codec=meta.get("audio_codec"),
+        timeline=timeline,
     )
+
+
+def read_timeline(path: str | os.PathLike, fps: float = 0.0) -> Timeline | None:
+    """When each frame of the first video stream is shown, from its packets (no decoding: ffmpeg
+    copies them to a list of timestamps). ``fps`` (the reported rate) gives a last frame without a
+    duration its length. None where the packets have no timestamps."""
+    res = _run_ffmpeg(["-i", os.fspath(path), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], capture=True)
+    if res.returncode != 0:
+        log.warning("cannot list the frames of %s (%s); taking them as they come",
+                    path, _last_ffmpeg_line(res.stderr.decode(errors="replace")))
+        return None
+    time_base, pts, durations = None, [], []
+    for line in res.stdout.decode(errors="replace").splitlines():
+        if line.startswith("#tb 0:"):
+            num, den = line.split(":", 1)[1].strip().split("/")
+            time_base = Fraction(int(num), int(den))
+        elif line and not line.startswith("#"):
+            fields = [part.strip() for part in line.split(",")]
+            flags = fields[6].partition("F=")[2] if len(fields) > 6 else ""
+            if flags and int(flags, 16) & 4:  # AV_PKT_FLAG_DISCARD: decoded, never shown (edit lists)
+                continue
+            pts.append(int(fields[2]))
+            durations.append(int(fields[3]))
+    if time_base is None or not pts or NO_PTS in pts:
+        return None
+    order = np.argsort(np.asarray(pts, dtype=np.int64), kind="stable")
+    times = np.asarray(pts, dtype=np.float64)[order] * float(time_base)
+    last = durations[order[-1]] * float(time_base)
+    if last <= 0:
+        gaps = np.diff(times)
+        last = float(np.median(gaps)) if len(gaps) else 1.0 / (fps if fps > 0 else 25.0)
+    return Timeline(times=times, end=float(times[-1] + last))
 
 
 def iter_video_frames(
@@ -132,7 +238,9 @@ def iter_video_frames(
     start: float = 0.0,
     max_frames: int | None = None,
 ) -> Iterator[np.ndarray]:
-    """Yield uint8 RGB frames [b,H,W,3], b <= chunk, from `start` seconds, at most `max_frames` in all.
+    """Yield uint8 RGB frames [b,H,W,3], b <= chunk: every decoded frame once, in presentation order
+    (none repeated or dropped to make a constant rate), from the first one shown at or after
+    ``start`` seconds, at most ``max_frames`` in all.
 
     Only one chunk is held at a time. A file whose tail is damaged yields the frames before the damage
     (with a warning), as the seed did; a file that yields no frame at all raises InputError.
@@ -140,7 +248,8 @@ def iter_video_frames(
     path = _check_readable(path, "driving video")
     chunk = max(1, int(chunk))
     input_params = ["-ss", f"{float(start):.6f}"] if start and start > 0 else []
-    output_params = ["-frames:v", str(int(max_frames))] if max_frames else []
+    output_params = ["-map", "0:v:0", "-fps_mode", "passthrough"]
+    output_params += ["-frames:v", str(int(max_frames))] if max_frames else []
     gen, meta = _open_reader(path, input_params, output_params)
     width, height = (int(v) for v in meta["size"])
     frame_bytes = width * height * 3
@@ -202,17 +311,19 @@ def _fps_arg(fps: float) -> str:
     return f"{frac.numerator}/{frac.denominator}"
 
 
-def _run_ffmpeg(args: list[str]) -> subprocess.CompletedProcess:
-    """Run ffmpeg in its own session (Ctrl-C goes to Python, which then stops it) and capture stderr."""
+def _run_ffmpeg(args: list[str], capture: bool = False) -> subprocess.CompletedProcess:
+    """Run ffmpeg in its own session (Ctrl-C goes to Python, which then stops it); capture stderr, and
+    stdout when ``capture``."""
     proc = subprocess.Popen([ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.PIPE if capture else subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
     try:
-        _, err = proc.communicate()
+        out, err = proc.communicate()
     except BaseException:
         proc.kill()
         proc.wait()
         raise
-    return subprocess.CompletedProcess(proc.args, proc.returncode, b"", err)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out or b"", err)
 
 
 def mux_audio(video_path: str | os.PathLike, audio_source: str | os.PathLike, out_path: str | os.PathLike,
@@ -220,21 +331,24 @@ def mux_audio(video_path: str | os.PathLike, audio_source: str | os.PathLike, ou
     """Copy the first audio track of `audio_source` (from `start`, for `duration` s) beside the video.
 
     The video stream is copied; the audio is copied too where the container accepts its codec, else it
-    is encoded to AAC. Returns "copy" or "aac".
+    is encoded to AAC. Every video frame is kept: a shorter audio track just ends early (no
+    ``-shortest``, which would cut the video to the audio), a longer one is cut at `duration` (the
+    video's length). Returns "copy" or "aac".
     """
     cut = (["-ss", f"{start:.6f}"] if start and start > 0 else []) + \
         (["-t", f"{duration:.6f}"] if duration else [])
     base = ["-i", os.fspath(video_path), *cut, "-i", os.fspath(audio_source),
             "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy"]
-    tail = ["-shortest", "-movflags", "+faststart", os.fspath(out_path)]
+    tail = ["-movflags", "+faststart", os.fspath(out_path)]
     res = _run_ffmpeg([*base, "-c:a", "copy", *tail])
     if res.returncode == 0:
         return "copy"
-    log.info("audio copy failed (%s); encoding to AAC", _last_ffmpeg_line(res.stderr.decode(errors="replace")))
-    res = _run_ffmpeg([*base, "-c:a", "aac", "-b:a", "192k", *tail])
+    codec = "libopus" if Path(out_path).suffix.lower() == ".webm" else "aac"  # WebM takes Opus, not AAC
+    log.info("audio copy failed (%s); encoding to %s", _last_ffmpeg_line(res.stderr.decode(errors="replace")), codec)
+    res = _run_ffmpeg([*base, "-c:a", codec, "-b:a", "192k", *tail])
     if res.returncode != 0:
         raise VideoError(f"could not add the audio track: {_last_ffmpeg_line(res.stderr.decode(errors='replace'))}")
-    return "aac"
+    return "opus" if codec == "libopus" else "aac"
 
 
 class _StderrTail(threading.Thread):

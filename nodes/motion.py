@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from comfy_api.v0_0_2 import io
 
+from fom_pipeline.streams import retime
+
 from .common import CATEGORY, FOMNodeError, engine_errors, progress_callback, to_image
 from .types import FaceSet, FOMAnimationType, FOMFacesType, FOMKeypointsType, FOMModelType
 from .video import StreamedVideo, frame_source
@@ -32,8 +34,11 @@ class FOMExtractKeypoints(io.ComfyNode):
                 io.Int.Input("batch_size", default=32, min=1, max=512,
                              tooltip="Frames per forward pass; lower it if memory runs out."),
                 io.Float.Input("fps", default=0.0, min=0.0, max=240.0, optional=True, force_input=True,
-                               tooltip="Frame rate of IMAGE driving frames (e.g. Get Video Components' fps); "
-                                       "a VIDEO brings its own. Without it IMAGE frames play at 25 fps."),
+                               tooltip="Frame rate of the animation. 0: a VIDEO's own (as a player shows it; "
+                                       "variable-rate phone clips are taken at their real times), 25 for IMAGE "
+                                       "frames. Above 0: the rate of IMAGE frames (e.g. Get Video Components' "
+                                       "fps), or the rate a VIDEO is re-timed to (frames repeated or skipped, "
+                                       "same length in seconds)."),
                 io.Int.Input("smooth", default=0, min=0, max=60, optional=True,
                              tooltip="Smooth the keypoints over about this many frames without delaying them "
                                      "(0 = off). 3-8 calms jittery motion; more also softens quick moves."),
@@ -49,6 +54,7 @@ class FOMExtractKeypoints(io.ComfyNode):
 
         source = frame_source(driving, "FOMExtractKeypoints", fps=fps)
         with engine_errors("FOMExtractKeypoints"):
+            source = retime(source, fps)  # IMAGE frames already have this rate: unchanged
             kp = driving_keypoints(model.get(), source, batch_size=batch_size,
                                    progress=progress_callback(max(1, source.frame_count)))
         return io.NodeOutput(kp.smoothed(smooth))
