@@ -7,9 +7,10 @@ from comfy_host import PACK_NAME, REPO
 
 PACK_NODES = ["FOMLoadModel", "FOMLoadFaceDetector", "FOMDetectFaces", "FOMFacesFromBoxes", "FOMSelectFaces",
               "FOMCropDrivingVideo", "FOMExtractKeypoints", "FOMTransferMotion", "FOMAnimationToImages",
-              "FOMAnimationToVideo", "FOMPasteFaces", "FOMDrawKeypoints"]
+              "FOMAnimationToVideo", "FOMPasteFaces", "FOMDrawKeypoints", "FOMSaveMotion", "FOMLoadMotion"]
 # Composition only (holds every frame): not in the streaming workflows, run by test_comfyui_streaming.py.
-NOT_IN_WORKFLOWS = {"FOMAnimationToImages"}
+# Motion files: run by test_comfyui_motion_files.py (save in one prompt, load in another).
+NOT_IN_WORKFLOWS = {"FOMAnimationToImages", "FOMSaveMotion", "FOMLoadMotion"}
 WORKFLOWS = ["multi_face_animation", "single_face", "faces_by_hand_two_drivers", "face_restoration"]
 
 # (node, input) -> (type, {expected option subset})
@@ -38,6 +39,12 @@ DECLARED = {
     ("FOMExtractKeypoints", "fps"): ("FLOAT", {"default": 0.0, "forceInput": True}),
     ("FOMTransferMotion", "source"): ("FOM_FACES,IMAGE", {}),
     ("FOMExtractKeypoints", "batch_size"): ("INT", {"default": 32, "min": 1}),
+    ("FOMExtractKeypoints", "smooth"): ("INT", {"default": 0, "min": 0}),
+    ("FOMSaveMotion", "keypoints"): ("FOM_KEYPOINTS", {}),
+    ("FOMSaveMotion", "filename_prefix"): ("STRING", {"default": "fom_motion/motion"}),
+    ("FOMLoadMotion", "model"): ("FOM_MODEL", {}),
+    ("FOMLoadMotion", "smooth"): ("INT", {"default": 0, "min": 0}),
+    ("FOMLoadMotion", "audio"): ("AUDIO", {}),
     ("FOMTransferMotion", "driving_keypoints"): ("FOM_KEYPOINTS", {}),
     ("FOMTransferMotion", "relative"): ("BOOLEAN", {"default": True}),
     ("FOMTransferMotion", "adapt_scale"): ("BOOLEAN", {"default": True}),
@@ -68,6 +75,8 @@ OUTPUTS = {
     "FOMAnimationToVideo": ["VIDEO"],
     "FOMPasteFaces": ["VIDEO"],
     "FOMDrawKeypoints": ["IMAGE"],
+    "FOMSaveMotion": [],
+    "FOMLoadMotion": ["FOM_KEYPOINTS"],
 }
 
 
