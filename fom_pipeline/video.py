@@ -331,9 +331,9 @@ def mux_audio(video_path: str | os.PathLike, audio_source: str | os.PathLike, ou
     """Copy the first audio track of `audio_source` (from `start`, for `duration` s) beside the video.
 
     The video stream is copied; the audio is copied too where the container accepts its codec, else it
-    is encoded to AAC. Every video frame is kept: a shorter audio track just ends early (no
-    ``-shortest``, which would cut the video to the audio), a longer one is cut at `duration` (the
-    video's length). Returns "copy" or "aac".
+    is encoded (Opus for WebM, AAC otherwise). Every video frame is kept: a shorter audio track just
+    ends early (no ``-shortest``, which would cut the video to the audio), a longer one is cut at
+    `duration` (the video's length). Returns "copy", "opus" or "aac".
     """
     cut = (["-ss", f"{start:.6f}"] if start and start > 0 else []) + \
         (["-t", f"{duration:.6f}"] if duration else [])

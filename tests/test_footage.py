@@ -153,3 +153,17 @@ def test_every_frame_reaches_the_file_whatever_the_audio_length(tmp_path, audio_
     info = probe(out)
     assert info["audio"] is not None
     assert info["duration"] == pytest.approx(3.0, abs=1 / 30)
+
+
+def test_webm_result_gets_an_audio_track_it_can_hold(tmp_path):
+    """WebM takes no AAC: the driving clip's AAC is encoded to Opus, and every frame is kept."""
+    clip = make_clip(tmp_path / "talk.mp4", [(24, 24.0)], audio_seconds=0.98)
+    source = VideoFile(clip)
+    out = tmp_path / "out.webm"
+    with VideoWriter(out, source.fps, (source.width, source.height), audio_source=clip, codec="av1",
+                     crf=40) as writer:
+        for chunk in source.chunks(8):
+            writer.write(chunk)
+    assert writer.audio_mode == "opus"
+    assert probe(out)["audio"] == {"codec": "opus"}
+    assert [read_code(f) for chunk in iter_video_frames(out) for f in chunk] == list(range(24))
