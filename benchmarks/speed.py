@@ -1,8 +1,9 @@
 """Frames per second of the engine on full-size architectures with random weights.
 
 Compares, in one run on the same machine: the reference's way (one frame at a time, the source
-re-encoded every frame, fp32), ours in fp32 (batched, source features cached) and ours in bf16, and
-reports the PSNR of bf16 output against fp32. Not a test: it prints numbers.
+re-encoded every frame, fp32, the networks in their trained form), ours in fp32 (batched, source
+features cached, the inference form) and ours in bf16, reports the PSNR of bf16 output against fp32
+and what precision="auto" picks on this machine. Not a test: it prints numbers.
 
     python benchmarks/speed.py [--models vox-256 vox-512 vox-mobile-256] [--frames 16] [--batch 8]
 """
@@ -16,7 +17,7 @@ import time
 import torch
 
 from fom_pipeline.keypoints import Keypoints, normalize_keypoints
-from fom_pipeline.networks.fused import plain_ops
+from fom_pipeline.precision import choose_precision
 from fom_pipeline.testing import full_config, random_model
 
 MODELS = {"vox-256": ("vox-256", 256), "vox-512": ("vox-256", 512), "vox-mobile-256": ("vox-mobile-256", 256)}
@@ -24,10 +25,10 @@ MODELS = {"vox-256": ("vox-256", 256), "vox-512": ("vox-256", 512), "vox-mobile-
 
 def reference_way(model, source, driving) -> float:
     """The original demo loop: per frame, keypoints then the full generator forward from the source,
-    with the original unfused channels-first ops."""
+    on the trained form of the networks (the paper's modules: unfused, channels-first)."""
     x = source.permute(0, 3, 1, 2)
     start = time.perf_counter()
-    with torch.no_grad(), plain_ops():
+    with torch.no_grad():
         kp_source = model.kp_detector(x)
         kp_initial = None
         for frame in driving:
@@ -59,7 +60,8 @@ def main() -> None:
     ap.add_argument("--skip-reference", action="store_true", help="only time our fp32 and bf16 paths")
     args = ap.parse_args()
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"precision auto on this CPU: {choose_precision('auto', torch.device('cpu'))}")
     for name in args.models:
         config_name, size = MODELS[name]
         fp32 = random_model(full_config(config_name), seed=0, image_size=size)

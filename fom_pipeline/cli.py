@@ -138,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ours = p.add_argument_group("our additions")
     ours.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    ours.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
-                      help="network precision (default: fp32)")
+    ours.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                      help="network precision; auto: bf16 on CPUs with native bf16 (AVX-512 BF16 / AMX) and "
+                           "GPUs that have it, else fp32 (fp16 on older GPUs) (default: auto)")
     ours.add_argument("--faces", default=None, metavar="BOXES",
                       help='face boxes by hand "x1,y1,x2,y2;..." in source-image pixels (skips the detector)')
     ours.add_argument("--crop_mode", choices=("square", "paddlegan"), default="square",
@@ -490,6 +491,7 @@ def run(args: argparse.Namespace) -> Summary:
     model = load_model(weights_path, device=device, precision=args.precision, warp_border=args.warp_border,
                        image_size=args.image_size)
     size = model.image_size
+    bars.note(f"model: {size} px on {model.device}, precision {model.precision} ({model.precision_reason})")
 
     detector = None
     if args.faces is None or args.crop_driving:

@@ -25,8 +25,9 @@ from .checkpoints import (
 )
 from .errors import InputError
 from .keypoints import Keypoints, find_best_frame, normalize_keypoints
+from .networks.fused import inference_form
+from .precision import PRECISION_CHOICES, PRECISIONS, AcceleratorPrecision, choose_precision
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 WARP_BORDERS = ("auto", "paddlegan", "plain")
 Progress = Callable[[int, int], None]
 
@@ -59,13 +60,13 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 def check_options(device, precision: str, warp_border: str) -> torch.device:
     """Validate the load options (device, precision, warp border); returns the device to use."""
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision '{precision}'; use one of {', '.join(PRECISIONS)}")
+    if precision not in PRECISION_CHOICES:
+        raise InputError(f"unknown precision '{precision}'; use one of {', '.join(PRECISION_CHOICES)}")
     if warp_border not in WARP_BORDERS:
         raise InputError(f"unknown warp_border '{warp_border}'; use one of {', '.join(WARP_BORDERS)}")
     dev = resolve_device(device)
     if precision == "fp16" and dev.type == "cpu":
-        raise InputError("fp16 needs a GPU (cuda or mps); on the CPU use fp32 or bf16")
+        raise InputError("fp16 needs a GPU (cuda or mps); on the CPU use auto, fp32 or bf16")
     return dev
 
 
@@ -98,16 +99,24 @@ def to_image_batch(images, name: str = "images") -> np.ndarray | torch.Tensor:
 
 
 class FOMModel:
-    """A loaded First Order Motion Model ready to extract keypoints and animate sources."""
+    """A loaded First Order Motion Model ready to extract keypoints and animate sources.
+
+    ``generator`` and ``kp_detector`` are the networks in their trained form (the checkpoint's state
+    dicts, what :meth:`save` writes); ``inference`` is the form built from them once here
+    (networks/fused.py), which extract_keypoints and animate run. ``precision`` is what runs
+    ("auto" resolved); ``precision_reason`` says why.
+    """
 
     def __init__(self, generator, kp_detector, config: dict, origin: str = "fomm", image_size: int = 256,
-                 device="cpu", precision: str = "fp32", warp_border: str = "auto"):
+                 device="cpu", precision: str = "auto", warp_border: str = "auto",
+                 accelerator_precision: AcceleratorPrecision | None = None):
         self.device = check_options(device, precision, warp_border)
         self.config = config
         self.origin = origin
         self.image_size = int(image_size)
-        self.precision = precision
-        self.dtype = PRECISIONS[precision]
+        choice = choose_precision(precision, self.device, accelerator_precision)
+        self.precision, self.precision_reason = choice.precision, choice.reason
+        self.dtype = PRECISIONS[self.precision]
         self.is_mobile = bool(config["generator_params"].get("mobile_net"))
         self.warp_border = ("paddlegan" if origin == "paddlegan" else "plain") if warp_border == "auto" else warp_border
         self.generator = generator.to(self.device).eval()
@@ -115,6 +124,7 @@ class FOMModel:
         for part in _low_precision_parts(self.generator, self.kp_detector):
             part.to(self.dtype)
         self.generator.set_warp_border(self.warp_border)
+        self.inference = inference_form(self.generator, self.kp_detector)
 
     # -- inputs ----------------------------------------------------------------------------------------
     def _to_network(self, images: torch.Tensor) -> torch.Tensor:
@@ -127,7 +137,7 @@ class FOMModel:
         return images.to(self.device, torch.float32).permute(0, 3, 1, 2).contiguous()
 
     def _kp(self, x: torch.Tensor) -> Keypoints:
-        out = self.kp_detector(x)
+        out = self.inference.kp_detector(x)
         return Keypoints(out["value"], out.get("jacobian"))
 
     # -- public API ------------------------------------------------------------------------------------
@@ -171,12 +181,12 @@ class FOMModel:
             initial_index = self._reference_index(reference_frame, kp_source, driving_keypoints)
             driving = driving_keypoints.to(self.device)
             initial = driving[initial_index]
-            prepared = self.generator.prepare_source(x, kp_source.as_dict(), self.dtype)
+            prepared = self.inference.generator.prepare_source(x, kp_source.as_dict(), self.dtype)
         for start in range(0, total, batch_size):
             with torch.inference_mode():
                 kp = normalize_keypoints(kp_source, driving[start : start + batch_size], initial,
                                          relative, relative_jacobian, adapt_scale)
-                frames = self.generator.generate(prepared, kp.as_dict())["prediction"]
+                frames = self.inference.generator.generate(prepared, kp.as_dict())["prediction"]
                 frames = frames.permute(0, 2, 3, 1).float().cpu()
             if progress is not None:
                 progress(min(start + batch_size, total), total)
@@ -239,19 +249,25 @@ def check_image_size(image_size, config: dict, where: str = "asked for") -> int:
     return image_size
 
 
-def model_from_checkpoint(ckpt: Checkpoint, path, device="cpu", precision="fp32", warp_border="auto",
-                          image_size: int | None = None) -> FOMModel:
+def model_from_checkpoint(ckpt: Checkpoint, path, device="cpu", precision="auto", warp_border="auto",
+                          image_size: int | None = None,
+                          accelerator_precision: AcceleratorPrecision | None = None) -> FOMModel:
     """Build a FOMModel from read weights; ``image_size`` as in :func:`load_model`."""
     size, where = image_size_and_source(path, ckpt, image_size)
     size = check_image_size(size, ckpt.config, where if where != "from the file name" else f"from the name {Path(path).name}")
     generator, kp_detector = networks_from_checkpoint(ckpt, path)
-    return FOMModel(generator, kp_detector, ckpt.config, ckpt.origin, size, device, precision, warp_border)
+    return FOMModel(generator, kp_detector, ckpt.config, ckpt.origin, size, device, precision, warp_border,
+                    accelerator_precision)
 
 
-def load_model(path: str | os.PathLike, device: str = "cpu", precision: str = "fp32",
-               warp_border: str = "auto", image_size: int | None = None) -> FOMModel:
+def load_model(path: str | os.PathLike, device: str = "cpu", precision: str = "auto",
+               warp_border: str = "auto", image_size: int | None = None,
+               accelerator_precision: AcceleratorPrecision | None = None) -> FOMModel:
     """Load a .pth.tar / .pdparams / .safetensors checkpoint; the config is read from the tensors.
 
+    precision: "fp32", "bf16", "fp16" (GPU only) or "auto": bf16 on CPUs with native bf16 (AVX-512
+    BF16 / AMX), fp32 on other CPUs; on a GPU ``accelerator_precision(device)`` (a host application's
+    choice, e.g. ComfyUI's) or else torch's report. ``model.precision`` is what runs.
     warp_border: "plain" (original FOMM), "paddlegan" (PaddleGAN's inference-mode borders) or "auto"
     (paddlegan for weights that came from PaddleGAN, plain otherwise).
     image_size: the crop size the networks run at (the size the model was trained at). None: the size
@@ -261,4 +277,5 @@ def load_model(path: str | os.PathLike, device: str = "cpu", precision: str = "f
     check_options(device, precision, warp_border)  # before reading a large file
     if image_size is not None:
         image_size = _check_size_value(image_size, "asked for")
-    return model_from_checkpoint(read_checkpoint(path), path, device, precision, warp_border, image_size)
+    return model_from_checkpoint(read_checkpoint(path), path, device, precision, warp_border, image_size,
+                                 accelerator_precision)

@@ -27,7 +27,7 @@ def nhwc(x):
 def case(request, golden_dir):
     base = golden_dir / "paddle" / request.param
     meta = json.loads(base.with_suffix(".json").read_text())
-    model = fp.load_model(base.with_suffix(".pdparams"))  # warp_border auto -> paddlegan
+    model = fp.load_model(base.with_suffix(".pdparams"), precision="fp32")  # warp_border auto -> paddlegan
     return request.param, model, load_file(str(base.with_suffix(".safetensors"))), meta
 
 
@@ -85,7 +85,7 @@ def test_animate_end_to_end_matches_paddle(case):
 def test_plain_border_mode_matches_paddle_without_inference(golden_dir):
     base = golden_dir / "paddle" / "paddle-tiny-vox"
     g = load_file(str(base.with_suffix(".safetensors")))
-    plain = fp.load_model(base.with_suffix(".pdparams"), warp_border="plain")
+    plain = fp.load_model(base.with_suffix(".pdparams"), precision="fp32", warp_border="plain")
     with torch.no_grad():
         out = plain.generator(g["input.source"], kp(g, "kp_norm.rel_adapt").as_dict(), kp(g, "kp_source").as_dict())
     assert (out["prediction"] - g["noinfer.rel_adapt.prediction"]).abs().max() <= TOL
@@ -126,7 +126,7 @@ def test_every_full_size_paddle_layout_loads_with_the_right_config(golden_dir, t
     for part in ("generator", "kp_detector"):  # we wrote exactly the layout PaddleGAN's code has
         expected = spec[part].items() if isinstance(spec[part], dict) else spec[part]
         assert [(k, list(v[1].shape)) for k, v in written[part].items()] == [(k, list(v)) for k, v in expected]
-    model = fp.load_model(path)
+    model = fp.load_model(path, precision="fp32")
     assert model.config == RELEASE_CONFIGS[release]
     assert model.image_size == (512 if "512" in layout else 256)
     assert torch.equal(model.generator.final.bias if not model.is_mobile else model.generator.final[4].bias,

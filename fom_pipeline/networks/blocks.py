@@ -10,8 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .fused import can_upsample_conv, conv_bn, fast_path, upsample_conv_bn
-
 
 def make_coordinate_grid(height: int, width: int, device=None, dtype=torch.float32) -> torch.Tensor:
     """[H, W, 2] grid of (x, y) in [-1, 1], the coordinate system keypoints live in."""
@@ -40,9 +38,6 @@ class ResBlock2d(nn.Module):
         self.norm2 = nn.BatchNorm2d(in_features, affine=True)
 
     def forward(self, x):
-        if fast_path(self):  # norm2 folded into conv1
-            out = conv_bn(self.norm1(x).relu_(), self.conv1, self.norm2, relu=True)
-            return conv_bn(out, self.conv2).add_(x)
         out = self.conv1(F.relu(self.norm1(x)))
         out = self.conv2(F.relu(self.norm2(out)))
         return out + x
@@ -57,10 +52,6 @@ class UpBlock2d(nn.Module):
         self.norm = nn.BatchNorm2d(out_features, affine=True)
 
     def forward(self, x):
-        if fast_path(self):
-            if can_upsample_conv(self.conv):
-                return upsample_conv_bn(x, self.conv, self.norm, relu=True)
-            return conv_bn(F.interpolate(x, scale_factor=2), self.conv, self.norm, relu=True)
         out = F.interpolate(x, scale_factor=2)
         return F.relu(self.norm(self.conv(out)))
 
@@ -75,8 +66,6 @@ class DownBlock2d(nn.Module):
         self.pool = nn.AvgPool2d(kernel_size=(2, 2))
 
     def forward(self, x):
-        if fast_path(self):
-            return self.pool(conv_bn(x, self.conv, self.norm, relu=True))
         return self.pool(F.relu(self.norm(self.conv(x))))
 
 
@@ -89,8 +78,6 @@ class SameBlock2d(nn.Module):
         self.norm = nn.BatchNorm2d(out_features, affine=True)
 
     def forward(self, x):
-        if fast_path(self):
-            return conv_bn(x, self.conv, self.norm, relu=True)
         return F.relu(self.norm(self.conv(x)))
 
 

@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import AntiAliasInterpolation2d, Hourglass, keypoint_gaussians, make_coordinate_grid
-from .fused import fast_path
 from .mobile import three_conv_head
 
 
@@ -88,10 +87,7 @@ class DenseMotionNetwork(nn.Module):
         motions = self.sparse_motions(prepared, kp_driving)
         deformed = sample_shared_input(image, motions.reshape(b * k1, h, w, 2), self.align_corners)
         net_in = torch.cat([heat, deformed.view(b, k1, c, h, w)], dim=2).view(b, -1, h, w)
-        net_in = net_in.to(dtype)
-        if fast_path(self):
-            net_in = net_in.contiguous(memory_format=torch.channels_last)
-        features = self.hourglass(net_in)
+        features = self.hourglass(net_in.to(dtype))
         mask = F.softmax(self.mask(features).float(), dim=1)
         deformation = (motions.permute(0, 1, 4, 2, 3) * mask.unsqueeze(2)).sum(dim=1).permute(0, 2, 3, 1)
         out = {"mask": mask, "deformation": deformation, "sparse_deformed": deformed.view(b, k1, c, h, w)}

@@ -16,7 +16,6 @@ from .blocks import (
     make_coordinate_grid,
 )
 from .dense_motion import DenseMotionNetwork, sample_shared_input
-from .fused import can_column_conv, column_conv, fast_path
 from .mobile import MobileDownBlock2d, MobileResBlock2d, MobileUpBlock2d, three_conv_head
 
 OCCLUSION_BORDER = 5  # PaddleGAN's inference mode forces this many border pixels of the occlusion map to 1
@@ -99,8 +98,6 @@ class OcclusionAwareGenerator(nn.Module):
     def prepare_source(self, source_image: torch.Tensor, kp_source: dict, dtype=torch.float32) -> dict:
         """Encoder features and dense-motion inputs of one source image, reused for every frame."""
         x = source_image.to(dtype)
-        if fast_path(self):
-            x = x.contiguous(memory_format=torch.channels_last)
         # kept float32 and NCHW: the warp samples it in float32 (exact grids, and CPU bf16 grid_sample
         # on channels-last input is unreliable); the result is cast to the network dtype afterwards
         features = self.encode_source(x).float().contiguous()
@@ -143,8 +140,6 @@ class OcclusionAwareGenerator(nn.Module):
         out = self.bottleneck(features)
         for block in self.up_blocks:
             out = block(out)
-        if fast_path(self) and isinstance(self.final, nn.Conv2d) and can_column_conv(self.final):
-            return torch.sigmoid(column_conv(out, self.final))
         return torch.sigmoid(self.final(out).float())
 
     def generate(self, prepared: dict, kp_driving: dict, intermediates: bool = False) -> dict:
@@ -157,8 +152,6 @@ class OcclusionAwareGenerator(nn.Module):
         if "occlusion_map" in motion:
             out, occlusion = self._apply_occlusion(out, motion["occlusion_map"])
             result["occlusion_map"] = occlusion
-        if fast_path(self):
-            out = out.contiguous(memory_format=torch.channels_last)
         result["prediction"] = self.decode(out.to(dtype))
         if intermediates:
             result["mask"] = motion["mask"]

@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import AntiAliasInterpolation2d, Hourglass, make_coordinate_grid
-from .fused import fast_path
 from .mobile import three_conv_head
 
 
@@ -61,11 +60,8 @@ class KPDetector(nn.Module):
         if self.scale_factor != 1:
             x = self.down(x)
         dtype = next(self.predictor.parameters()).dtype
-        x = x.to(dtype)
-        if fast_path(self):
-            x = x.contiguous(memory_format=torch.channels_last)
-        features = self.predictor(x)
-        logits = self.kp(features).float().contiguous()
+        features = self.predictor(x.to(dtype))
+        logits = self.kp(features).float().contiguous()  # contiguous: the inference form runs channels-last
         b, k, h, w = logits.shape
         heatmap = F.softmax(logits.view(b, k, -1) / self.temperature, dim=2).view(b, k, h, w)
         grid = make_coordinate_grid(h, w, heatmap.device)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
-from .fused import conv_bn, fast_path
-
 
 class MobileDownBlock2d(nn.Module):
     """Depthwise 3x3 -> BN -> ReLU -> pointwise 1x1 -> BN -> ReLU -> 2x2 average pool."""
@@ -24,9 +22,6 @@ class MobileDownBlock2d(nn.Module):
         self.pool = nn.AvgPool2d(kernel_size=(2, 2))
 
     def forward(self, x):
-        if fast_path(self):
-            out = conv_bn(x, self.conv, self.norm, relu=True)
-            return self.pool(conv_bn(out, self.conv1, self.norm1, relu=True))
         out = F.relu(self.norm(self.conv(x)))
         return self.pool(F.relu(self.norm1(self.conv1(out))))
 
@@ -44,9 +39,6 @@ class MobileUpBlock2d(nn.Module):
 
     def forward(self, x):
         out = F.interpolate(x, scale_factor=2)
-        if fast_path(self):
-            out = conv_bn(out, self.conv, self.norm, relu=True)
-            return conv_bn(out, self.conv1, self.norm1, relu=True)
         out = F.relu(self.norm(self.conv(out)))
         return F.relu(self.norm1(self.conv1(out)))
 
@@ -66,10 +58,6 @@ class MobileResBlock2d(nn.Module):
         self.norm_pw_linear = nn.BatchNorm2d(in_features)
 
     def forward(self, x):
-        if fast_path(self):
-            out = conv_bn(self.norm1(x).relu_(), self.conv_pw, self.norm_pw)
-            out = conv_bn(out, self.conv_dw, self.norm_dw, relu=True)
-            return conv_bn(out, self.conv_pw_linear, self.norm_pw_linear).add_(x)
         out = F.relu(self.norm1(x))
         out = self.norm_pw(self.conv_pw(out))
         out = F.relu(self.norm_dw(self.conv_dw(out)))
