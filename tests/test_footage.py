@@ -68,6 +68,25 @@ def test_announced_count_is_decoded_count_and_duration_is_the_clips(clips, kind)
     assert meta.timeline.count == frames
 
 
+SEGMENTS = {"vfr": VFR, "bframes_edit_list": [(75, 30.0)], "phone_hevc": [(45, 30.0)], "av1_webm": [(36, 24.0)],
+            "gif": [(10, 10.0), (10, 5.0), (5, 20.0)]}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("start", [0.3, 1.0])
+def test_a_window_takes_the_frames_on_screen_at_each_slot(clips, kind, start):
+    """From ``start`` s (ffmpeg seeks, then exactly the right frames are kept), slot k shows the frame
+    on screen at start + (k + 1/2) / fps, by the times the clip was made with."""
+    first = KINDS[kind][0]
+    times = frame_times(SEGMENTS[kind])
+    clip = VideoFile(clips[kind], start=start, max_frames=12)
+    turn = -1 if kind == "phone_hevc" else 0
+    got = [read_code(np.rot90(f, turn)) for chunk in clip.chunks(5) for f in chunk]
+    expected = [first + int(np.searchsorted(times, start + (k + 0.5) / clip.fps + 0.002, side="right")) - 1
+                for k in range(12)]
+    assert clip.frame_count == 12 and got == expected
+
+
 def test_constant_rate_clips_map_each_frame_to_itself(clips):
     assert codes(VideoFile(clips["av1_webm"])) == list(range(36))
     assert codes(VideoFile(clips["bframes_edit_list"])) == list(range(15, 90))
