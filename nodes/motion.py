@@ -13,6 +13,8 @@ from .video import StreamedVideo, frame_source
 
 REFERENCES = ["first", "index", "best"]
 JACOBIAN = ["auto", "on", "off"]
+SMOOTH_TOOLTIP = ("Smooth the keypoints over about this many frames without delaying them (0 = off). 3-8 calms "
+                  "jittery motion; more also softens quick moves.")
 
 
 class FOMExtractKeypoints(io.ComfyNode):
@@ -39,9 +41,7 @@ class FOMExtractKeypoints(io.ComfyNode):
                                        "frames. Above 0: the rate of IMAGE frames (e.g. Get Video Components' "
                                        "fps), or the rate a VIDEO is re-timed to (frames repeated or skipped, "
                                        "same length in seconds)."),
-                io.Int.Input("smooth", default=0, min=0, max=60, optional=True,
-                             tooltip="Smooth the keypoints over about this many frames without delaying them "
-                                     "(0 = off). 3-8 calms jittery motion; more also softens quick moves."),
+                io.Int.Input("smooth", default=0, min=0, max=60, optional=True, tooltip=SMOOTH_TOOLTIP),
             ],
             outputs=[FOMKeypointsType.Output(display_name="keypoints",
                                              tooltip="Keypoints of each frame, with the video's frame rate "

@@ -10,11 +10,10 @@ import folder_paths
 from comfy_api.v0_0_2 import io
 
 from .common import CATEGORY, FOMNodeError, engine_errors
+from .motion import SMOOTH_TOOLTIP
 from .types import FOMKeypointsType, FOMModelType
 
 MOTION_FOLDER = "fom_motion"  # models/fom_motion/, registered in common.FOLDER_EXTENSIONS
-SMOOTH_TOOLTIP = ("Smooth the keypoints over about this many frames without delaying them (0 = off). 3-8 calms "
-                  "jittery motion; more also softens quick moves.")
 
 
 def _input_motion_files() -> list[str]:
