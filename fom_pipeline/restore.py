@@ -80,11 +80,6 @@ class FaceRestorer:
         self._home: torch.device | None = None
         self._started = False
 
-    @property
-    def name(self) -> str:
-        """The model's architecture as spandrel names it (e.g. "GFPGAN"), for logs."""
-        return str(getattr(getattr(self.model, "architecture", None), "name", type(self.model).__name__))
-
     def _prepare(self) -> torch.device:
         if not self._started and self.on_start is not None:
             self.on_start()
