@@ -108,11 +108,12 @@ class VideoFile(FrameSource):
             self.picks = timeline.pick(self.fps, self.start, self.duration_limit, self.max_frames)
             self.frame_count = len(self.picks)
             first = float(timeline.times[0]) + self.start
-        else:  # no timestamps: frames as they come, counted from duration x fps
+        else:  # ffmpeg could not list the frames: take them as they come, counted from duration x fps
             self.picks = None
             left = max(0, meta.frame_count - int(round(self.start * self.fps)))
             limits = [v for v in (self.max_frames, self.duration_limit and round(self.duration_limit * self.fps)) if v]
-            self.frame_count = min([left, *limits])
+            self.limit = min(limits) if limits else None
+            self.frame_count = min(left, self.limit) if self.limit else left
             first = self.start
         self.audio = AudioTrack(meta.path, first) if audio and meta.has_audio else None
 
@@ -127,15 +128,17 @@ class VideoFile(FrameSource):
         frame_bytes = max(1, self.width * self.height * 3)
         size = int(max(1, min(size, READ_BUDGET_BYTES // frame_bytes)))
         if self.picks is None:
-            yield from iter_video_frames(self.path, chunk=size, start=self.start, max_frames=self.frame_count)
+            yield from iter_video_frames(self.path, chunk=size, start=self.start, max_frames=self.limit)
             return
         if not len(self.picks):
             return
-        times = self.meta.timeline.times
+        timeline = self.meta.timeline
         first, last = int(self.picks[0]), int(self.picks[-1])
+        if not timeline.timed:  # no timestamps to seek by: decode from the first frame
+            first = 0
         # Seek half way between the frame before the first one needed and that one: ffmpeg then
         # decodes from exactly that frame, whatever the rounding of its timestamp.
-        seek = (times[first - 1] + times[first]) / 2 if first > 0 else 0.0
+        seek = (timeline.times[first - 1] + timeline.times[first]) / 2 if first > 0 else 0.0
         decoded = iter_video_frames(self.path, chunk=size, start=seek, max_frames=last - first + 1)
         yield from select_frames(decoded, self.picks - first, size, what=self.path)
 

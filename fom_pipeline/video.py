@@ -75,6 +75,7 @@ class Timeline:
 
     times: np.ndarray
     end: float
+    timed: bool = True  # False: the packets had no timestamps; times are spaced at the reported rate
 
     @property
     def count(self) -> int:
@@ -202,8 +203,9 @@ def read_video_meta(path: str | os.PathLike) -> VideoMeta:
 
 def read_timeline(path: str | os.PathLike, fps: float = 0.0) -> Timeline | None:
     """When each frame of the first video stream is shown, from its packets (no decoding: ffmpeg
-    copies them to a list of timestamps). ``fps`` (the reported rate) gives a last frame without a
-    duration its length. None where the packets have no timestamps."""
+    copies them to a list of timestamps). ``fps`` (the reported rate, else 25) gives a last frame
+    without a duration its length, and spaces the frames of a stream without timestamps (a raw
+    .h264 file), whose count is still exact. None where ffmpeg cannot list the packets."""
     res = _run_ffmpeg(["-i", os.fspath(path), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], capture=True)
     if res.returncode != 0:
         log.warning("cannot list the frames of %s (%s); taking them as they come",
@@ -221,14 +223,17 @@ def read_timeline(path: str | os.PathLike, fps: float = 0.0) -> Timeline | None:
                 continue
             pts.append(int(fields[2]))
             durations.append(int(fields[3]))
-    if time_base is None or not pts or NO_PTS in pts:
+    if time_base is None or not pts:
         return None
+    rate = fps if fps > 0 else 25.0
+    if NO_PTS in pts:
+        return Timeline(times=np.arange(len(pts), dtype=np.float64) / rate, end=len(pts) / rate, timed=False)
     order = np.argsort(np.asarray(pts, dtype=np.int64), kind="stable")
     times = np.asarray(pts, dtype=np.float64)[order] * float(time_base)
     last = durations[order[-1]] * float(time_base)
     if last <= 0:
         gaps = np.diff(times)
-        last = float(np.median(gaps)) if len(gaps) else 1.0 / (fps if fps > 0 else 25.0)
+        last = float(np.median(gaps)) if len(gaps) else 1.0 / rate
     return Timeline(times=times, end=float(times[-1] + last))
 
 

@@ -186,3 +186,16 @@ def test_webm_result_gets_an_audio_track_it_can_hold(tmp_path):
     assert writer.audio_mode == "opus"
     assert probe(out)["audio"] == {"codec": "opus"}
     assert [read_code(f) for chunk in iter_video_frames(out) for f in chunk] == list(range(24))
+
+
+def test_raw_stream_without_timestamps_is_counted_exactly(tmp_path):
+    """A raw .h264 stream has no timestamps: its frames are counted from the packets and spaced at the
+    rate ffmpeg assumes (25 fps), and a window is cut from the decoded frames (nothing to seek by)."""
+    clip = make_clip(tmp_path / "clip.mp4", [(40, 30.0)])
+    raw = tmp_path / "clip.h264"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-c", "copy", "-bsf:v", "h264_mp4toannexb",
+                    str(raw)], check=True)
+    meta = read_video_meta(raw)
+    assert not meta.timeline.timed and meta.frame_count == 40 and meta.fps == 25.0
+    assert codes(VideoFile(raw)) == list(range(40))
+    assert codes(VideoFile(raw, start=1.0, max_frames=5)) == [25, 26, 27, 28, 29]
