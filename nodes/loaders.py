@@ -1,38 +1,36 @@
 """Loader nodes: the FOMM checkpoint and the face detector, each loaded once and reused across runs.
 
-The loaded networks live in this module's caches, not in ComfyUI's output cache (which only keeps
-small ``Loaded`` handles). The caches give their models back when the user asks ComfyUI to free
-memory (``POST /free`` with ``unload_models``, the editor's "unload models") and when ComfyUI's model
-management needs room on a device: see ``install_memory_hooks``.
+The loaded networks live in ``model_cache``, not in ComfyUI's output cache (which only keeps small
+``Loaded`` handles). ``fingerprint_inputs`` gives ComfyUI the chosen file's identity (path,
+modification time, size), so a file replaced under the same name runs the loader again and the new
+weights are loaded.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import gc
 import logging
 import os
-import sys
-import threading
-from collections import OrderedDict
 
-import comfy.model_management
-import comfy.utils
 import folder_paths
 from comfy_api.v0_0_2 import io
 
 from fom_pipeline import weights
+from fom_pipeline.faces.detect import BACKENDS
+from fom_pipeline.model import PRECISIONS as ENGINE_PRECISIONS
+from fom_pipeline.model import WARP_BORDERS as ENGINE_WARP_BORDERS
 
 from .common import CATEGORY, FOMNodeError, comfy_device, engine_errors
+from .downloads import download_release
+from .model_cache import DETECTOR_CACHE, MODEL_CACHE, file_key
 from .types import FOMFaceDetectorType, FOMModelType, Loaded
 
 log = logging.getLogger("fom_multiface")
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
-PRECISIONS = ["fp32", "bf16", "fp16"]
-WARP_BORDERS = ["auto", "paddlegan", "plain"]
-DETECTOR_BACKENDS = ["sfd", "blazeface"]
+# "auto": the engine picks what the device runs fast (load_model(precision="auto")).
+PRECISIONS = list(dict.fromkeys(["auto", *ENGINE_PRECISIONS]))
+WARP_BORDERS = list(ENGINE_WARP_BORDERS)
+DETECTOR_BACKENDS = list(BACKENDS)
 AUTO_WEIGHTS = "auto"
 # PaddleGAN's releases, offered by name even before they are on disk (picking one downloads it).
 RELEASE_NAMES = [weights.KNOWN_WEIGHTS[key].filename for key in weights.FOM_RELEASES]
@@ -40,120 +38,9 @@ RELEASE_NAMES = [weights.KNOWN_WEIGHTS[key].filename for key in weights.FOM_RELE
 DETECTOR_EXTENSIONS = (".pth", ".pt", ".safetensors")
 
 
-def _device_type(device) -> str:
-    text = str(device)
-    return text.split(":", 1)[0] if text else "cpu"
-
-
-class _Cache:
-    """A small LRU of loaded models, keyed by file identity and load options (ComfyUI's own output
-    cache forgets a loader as soon as a prompt without it runs; this keeps the weights in memory
-    until ComfyUI frees memory, see ``release_models``)."""
-
-    def __init__(self, size: int = 3):
-        self.size = size
-        self.items: OrderedDict = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get_or_load(self, key, load):
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        value = load()
-        with self.lock:
-            self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-        return value
-
-    def drop(self, device=None) -> int:
-        """Forget the models on ``device``'s type (cpu, cuda, mps), or all with None; how many went."""
-        with self.lock:
-            keys = [k for k, v in self.items.items()
-                    if device is None or _device_type(getattr(v, "device", "cpu")) == _device_type(device)]
-            for key in keys:
-                del self.items[key]
-        return len(keys)
-
-
-MODEL_CACHE = _Cache()
-DETECTOR_CACHE = _Cache()
-
-
-def _trim_heap() -> None:
-    """Hand freed heap pages back to the system (glibc keeps them otherwise, and RSS stays high)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
-        pass
-
-
-def release_models(device=None) -> int:
-    """Drop the pack's loaded models (those on ``device``'s type, or all) and give the memory back:
-    garbage collection, ComfyUI's ``soft_empty_cache`` (the CUDA/MPS cache) and a heap trim.
-    ``Loaded.get()`` loads a dropped model again when a node next needs it. Returns how many went."""
-    dropped = MODEL_CACHE.drop(device) + DETECTOR_CACHE.drop(device)
-    if dropped:
-        gc.collect()
-        comfy.model_management.soft_empty_cache()
-        _trim_heap()
-        log.info("FOM: released %d loaded model(s)%s", dropped, f" on {device}" if device is not None else "")
-    return dropped
-
-
-def install_memory_hooks() -> None:
-    """Make ComfyUI's memory management release the pack's models too.
-
-    ComfyUI 0.3.x has no registry for memory held outside its ModelPatcher objects, so the two entry
-    points are wrapped (once, keeping the originals as ``__wrapped__``):
-
-    - ``unload_all_models``: ``POST /free`` with ``unload_models`` (the editor's "unload models"),
-      ``free_memory``, an out-of-memory error and ``--disable-smart-memory`` end with it: drop all.
-    - ``free_memory(memory_required, device)``: called when a model needs room on a device (and by
-      ``unload_all_models``); when ComfyUI's own unloading left less than ``memory_required`` free
-      on that device, drop the pack's models there.
-    """
-    mm = comfy.model_management
-    if not getattr(mm.free_memory, "_fom_hook", False):
-        original_free = mm.free_memory
-
-        @functools.wraps(original_free)
-        def free_memory(memory_required, device, *args, **kwargs):
-            result = original_free(memory_required, device, *args, **kwargs)
-            try:
-                if mm.get_free_memory(device) < memory_required:
-                    release_models(device)
-            except Exception:  # never let the pack break ComfyUI's own memory management
-                log.exception("FOM: could not release models on %s", device)
-            return result
-
-        free_memory._fom_hook = True
-        mm.free_memory = free_memory
-    if not getattr(mm.unload_all_models, "_fom_hook", False):
-        original_unload = mm.unload_all_models
-
-        @functools.wraps(original_unload)
-        def unload_all_models(*args, **kwargs):
-            result = original_unload(*args, **kwargs)
-            try:
-                release_models()
-            except Exception:
-                log.exception("FOM: could not release models")
-            return result
-
-        unload_all_models._fom_hook = True
-        mm.unload_all_models = unload_all_models
-
-
-install_memory_hooks()
-
-
-def _file_key(path: str):
-    st = os.stat(path)
-    return os.path.realpath(path), st.st_mtime_ns, st.st_size
+def _fingerprint(path: str | os.PathLike | None):
+    """What ComfyUI compares between runs: the file's identity, or None while it is not on disk."""
+    return file_key(path) if path is not None and os.path.isfile(path) else None
 
 
 def _model_options() -> list[str]:
@@ -178,39 +65,13 @@ def _find_model(ckpt_name: str) -> str | None:
     return None
 
 
-_DOWNLOAD_LOCK = threading.Lock()
-
-
-def _download_release(key: str) -> str:
-    """Download a PaddleGAN release into ComfyUI/models/fom/ with ComfyUI's progress bar (bytes);
-    Cancel stops it. The engine checks that the file reads as a checkpoint before moving it in."""
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        comfy.model_management.throw_exception_if_processing_interrupted()
-        if bar is None:
-            bar = comfy.utils.ProgressBar(max(total, 1))
-        bar.update_absolute(done, max(total, done, 1))
-
-    info = weights.KNOWN_WEIGHTS[key]
-    with _DOWNLOAD_LOCK, engine_errors("FOMLoadModel"):
-        found = weights.find_weights(key, folder_paths.get_folder_paths("fom"))  # another run got it meanwhile
-        if found is not None:
-            return str(found)
-        if weights.downloads_allowed():
-            log.info("FOM: downloading %s from %s", info.filename, weights.source_url(info))
-        path = weights.ensure_weights(key, models_root=folder_paths.models_dir, progress=False, callback=progress)
-    return str(path)
-
-
 def _model_path(ckpt_name: str) -> str:
     path = _find_model(ckpt_name)
     if path is not None:
         return path
     key = _release(ckpt_name)
     if key is not None:
-        return _download_release(key)
+        return download_release(key)
     dirs = ", ".join(folder_paths.get_folder_paths("fom"))
     raise FOMNodeError(f"FOMLoadModel: checkpoint {ckpt_name!r} not found; put it in one of: {dirs}")
 
@@ -233,8 +94,9 @@ class FOMLoadModel(io.ComfyNode):
                                        "into ComfyUI/models/fom/."),
                 io.Combo.Input("device", options=DEVICES, default="auto",
                                tooltip="auto follows ComfyUI's device (honours --cpu); or force cpu/cuda/mps."),
-                io.Combo.Input("precision", options=PRECISIONS, default="fp32",
-                               tooltip="fp32 is exact; bf16/fp16 are faster on GPUs with little visible change."),
+                io.Combo.Input("precision", options=PRECISIONS, default="auto",
+                               tooltip="auto picks what the device runs fast. fp32 is exact; bf16/fp16 are faster "
+                                       "on GPUs with little visible change."),
                 io.Combo.Input("warp_border", options=WARP_BORDERS, default="auto",
                                tooltip="How warping treats the image border: auto picks paddlegan for PaddleGAN "
                                        "weights and plain (original FOMM) otherwise."),
@@ -255,13 +117,17 @@ class FOMLoadModel(io.ComfyNode):
         return True
 
     @classmethod
+    def fingerprint_inputs(cls, ckpt_name, **_options):
+        return _fingerprint(_find_model(ckpt_name))
+
+    @classmethod
     def execute(cls, ckpt_name, device, precision, warp_border, image_size=0) -> io.NodeOutput:
         from fom_pipeline import load_model
 
         path = _model_path(ckpt_name)
         dev = comfy_device(device)
         size = int(image_size) or None
-        key = (*_file_key(path), dev, precision, warp_border, size)
+        key = (*file_key(path), dev, precision, warp_border, size)
 
         def load():
             log.info("FOM: loading %s (device=%s, precision=%s, warp_border=%s, image_size=%s)", ckpt_name, dev,
@@ -280,6 +146,20 @@ def _detector_files() -> list[str]:
 
 def _is_blazeface_file(name: str) -> bool:
     return "blazeface" in os.path.basename(name).lower()
+
+
+def _picked_detector_file(weights_name: str) -> str | None:
+    """The file picked in the node's weights list (None for auto, or when it is not there)."""
+    if weights_name == AUTO_WEIGHTS:
+        return None
+    return folder_paths.get_full_path("face_detection", weights_name) or None
+
+
+def _detector_file(backend: str, picked: str | None):
+    """The file the detector loads from, if it is on disk (auto: the backend's usual file)."""
+    from fom_pipeline.faces import find_detector_weights
+
+    return find_detector_weights(backend, picked, folder_paths.models_dir)
 
 
 class FOMLoadFaceDetector(io.ComfyNode):
@@ -320,16 +200,22 @@ class FOMLoadFaceDetector(io.ComfyNode):
         return True
 
     @classmethod
+    def fingerprint_inputs(cls, backend, weights, **_options):
+        picked = _picked_detector_file(weights)
+        if picked is None and weights != AUTO_WEIGHTS:
+            return None
+        return _fingerprint(_detector_file(backend, picked))
+
+    @classmethod
     def execute(cls, backend, weights, device) -> io.NodeOutput:
         from fom_pipeline.faces import load_face_detector
 
         dev = comfy_device(device)
-        weights_path = None
-        if weights != AUTO_WEIGHTS:
-            weights_path = folder_paths.get_full_path("face_detection", weights)
-            if not weights_path:
-                raise FOMNodeError(f"FOMLoadFaceDetector: weights {weights!r} not found in models/face_detection")
-        key = (backend, _file_key(weights_path) if weights_path else None, dev)
+        weights_path = _picked_detector_file(weights)
+        if weights_path is None and weights != AUTO_WEIGHTS:
+            raise FOMNodeError(f"FOMLoadFaceDetector: weights {weights!r} not found in models/face_detection")
+        found = _detector_file(backend, weights_path)  # None: S3FD is downloaded by the load
+        key = (backend, file_key(found) if found is not None else None, dev)
 
         def load():
             log.info("FOM: loading face detector %s (%s, device=%s)", backend, weights, dev)

@@ -16,7 +16,7 @@ WORKFLOWS = ["multi_face_animation", "single_face", "faces_by_hand_two_drivers",
 # (node, input) -> (type, {expected option subset})
 DECLARED = {
     ("FOMLoadModel", "device"): ("COMBO", {"default": "auto", "options": ["auto", "cpu", "cuda", "mps"]}),
-    ("FOMLoadModel", "precision"): ("COMBO", {"default": "fp32", "options": ["fp32", "bf16", "fp16"]}),
+    ("FOMLoadModel", "precision"): ("COMBO", {"default": "auto", "options": ["auto", "fp32", "bf16", "fp16"]}),
     ("FOMLoadModel", "warp_border"): ("COMBO", {"default": "auto", "options": ["auto", "paddlegan", "plain"]}),
     ("FOMLoadModel", "image_size"): ("INT", {"default": 0, "min": 0}),
     ("FOMLoadFaceDetector", "backend"): ("COMBO", {"default": "sfd"}),
