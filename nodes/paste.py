@@ -54,8 +54,8 @@ class FOMPasteFaces(io.ComfyNode):
                         "(Save Video), so any length fits in memory. Give its video to a second paste to add "
                         "another face group.",
             inputs=[
-                io.MultiType.Input(io.Image.Input("image", tooltip="The original picture (its first image is used "
-                                                  "for every frame), or the video of an earlier paste."),
+                io.MultiType.Input(io.Image.Input("image", tooltip="The original picture, or an earlier paste: its "
+                                                  "video, or its frames as IMAGE (one per output frame)."),
                                    types=[io.Image, io.Video]),
                 FOMFacesType.Input("faces", tooltip="The faces that were animated, in the same order."),
                 FOMAnimationType.Input("animation", tooltip="From FOM Transfer Motion: brings the frames, the "
@@ -92,7 +92,9 @@ class FOMPasteFaces(io.ComfyNode):
                 edited_crops=None, mask=None, restore_model=None) -> io.NodeOutput:
         from fom_pipeline.pipeline import FramesAnimation, PastedFrames
 
-        base = frame_source(image, "FOMPasteFaces") if not hasattr(image, "shape") else to_numpy(image)[0]
+        # one image is the still picture; a batch (an earlier paste's frames as IMAGE) is one background per frame
+        still = hasattr(image, "shape") and image.shape[0] == 1
+        base = to_numpy(image)[0] if still else frame_source(image, "FOMPasteFaces", fps=animation.fps)
         with engine_errors("FOMPasteFaces"):
             if edited_crops is not None:
                 animation = FramesAnimation(to_numpy(edited_crops), len(faces), animation.fps, animation.audio,
