@@ -460,7 +460,8 @@ def run(args: argparse.Namespace) -> Summary:
     else:
         meta = read_video_meta(args.driving_video)
         if args.start and meta.duration and args.start >= meta.duration:
-            raise InputError(f"--start {args.start:g} s is past the end of the driving video ({meta.duration:g} s)")
+            raise InputError(f"--start {args.start:g} s is past the end of the driving video "
+                             f"({round(meta.duration, 2):g} s)")
         _frame_limit(args, meta.fps)  # checks --duration
         driving = VideoFile(meta.path, start=args.start, max_frames=args.max_frames, duration=args.duration,
                             fps=args.fps, audio=not args.no_audio, meta=meta)
