@@ -5,8 +5,10 @@
 #
 #   bash scripts/test.sh [pytest args...]
 #
-# Env: FOM_TEST_HOME (default ~/.cache/fomtest) holds venv/, comfyui/ (the ComfyUI test host) and
-# stamps/; FOM_SHARED_DIR (default <repo>/../shared) holds the real media the tests read.
+# Env: FOM_TEST_HOME (default ~/.cache/fomtest) holds venv/, the two ComfyUI test hosts (comfyui/:
+# 0.3.75, comfyui-0.33/ with comfyui-0.33-site/) and stamps/; FOM_SHARED_DIR (default <repo>/../shared)
+# holds the real media the tests read and ComfyUI 0.33's source. FOM_COMFY_HOSTS="0.33" runs the
+# real-host tests on fewer hosts (default: both).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

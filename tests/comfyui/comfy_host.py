@@ -73,6 +73,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class Watched:
+    """What ``ComfyServer.run_watching_progress`` saw of one prompt."""
+
+    entry: dict  # its /history entry
+    prompt_id: str = ""
+    progress: list = field(default_factory=list)  # progress messages until it ended
+    ended_at: float | None = None  # time.monotonic() of its end event
+    end_event: str = ""  # execution_success, execution_error or execution_interrupted
+    late: list = field(default_factory=list)  # progress messages after its end event
+
+
 class PromptError(RuntimeError):
     """POST /prompt refused the workflow (HTTP 400); ``.body`` holds ComfyUI's JSON answer."""
 
@@ -194,6 +206,58 @@ class ComfyServer:
     def run(self, prompt: dict, timeout: float = 300.0) -> dict:
         """Queue a prompt and wait for it; returns the history entry."""
         return self.wait(self.queue_prompt(prompt), timeout=timeout)
+
+    def run_watching_progress(self, prompt: dict, timeout: float = 280, on_progress=None,
+                              linger: float = 0.0) -> Watched:
+        """Queue ``prompt`` while listening on ComfyUI's websocket: every ``progress`` message of that
+        prompt ({value, max, node, prompt_id} plus ``t``, its arrival on time.monotonic()), when the
+        prompt ended (success, error or interrupted), and what still came in ``linger`` seconds after.
+        ``on_progress(data)`` is called on a worker thread for each progress message (a test can
+        interrupt from there)."""
+        import asyncio
+        import concurrent.futures
+        import json
+
+        import aiohttp
+
+        async def watch() -> Watched:
+            got = Watched(entry={})
+            url = self.url.replace("http", "ws") + f"/ws?clientId={self.client_id}"
+            async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+                got.prompt_id = await asyncio.to_thread(self.queue_prompt, prompt)
+                deadline = time.monotonic() + timeout
+                while time.monotonic() < deadline:
+                    wait = deadline - time.monotonic() if got.ended_at is None else \
+                        got.ended_at + linger - time.monotonic()
+                    if wait <= 0:
+                        break
+                    try:
+                        msg = await ws.receive(timeout=wait)
+                    except asyncio.TimeoutError:
+                        break
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        continue
+                    event = json.loads(msg.data)
+                    data = event.get("data", {})
+                    if data.get("prompt_id") != got.prompt_id:
+                        continue
+                    if event["type"] == "progress":
+                        data["t"] = time.monotonic()
+                        (got.progress if got.ended_at is None else got.late).append(data)
+                        if on_progress is not None and got.ended_at is None:
+                            await asyncio.to_thread(on_progress, data)
+                    if event["type"] in ("execution_success", "execution_error", "execution_interrupted") \
+                            and got.ended_at is None:
+                        got.ended_at, got.end_event = time.monotonic(), event["type"]
+                        if linger <= 0:
+                            break
+            return got
+
+        # a thread of its own: Playwright's sync API (the editor tests) keeps a loop running on this one
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            got = pool.submit(lambda: asyncio.run(watch())).result()
+        got.entry = self.wait(got.prompt_id, timeout=60)
+        return got
 
     def interrupt(self) -> None:
         self.session.post(self.url + "/interrupt", timeout=10).raise_for_status()

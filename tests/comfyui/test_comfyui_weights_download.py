@@ -46,9 +46,10 @@ def mirror(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def online_server(tmp_path_factory, mirror):
+def online_server(tmp_path_factory, mirror, comfy_host):
     base = tmp_path_factory.mktemp("comfy_download")
-    server = ComfyServer(base_dir=base, port=free_port(), log_path=ARTIFACTS / "comfyui-server-download.log")
+    server = ComfyServer(base_dir=base, port=free_port(), host=comfy_host,
+                         log_path=ARTIFACTS / f"comfyui-server-download-{comfy_host.name}.log")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FOM_ALLOW_DOWNLOAD", "1")
         mp.setenv("FOM_WEIGHTS_MIRROR", mirror.url + "/")

@@ -19,7 +19,7 @@ RELEASES = ["vox-cpk.pdparams", "vox-cpk-512.pdparams", "vox-mobile.pdparams"]
 
 
 @pytest.fixture(scope="module")
-def offline_server(tmp_path_factory):
+def offline_server(tmp_path_factory, comfy_host):
     base = tmp_path_factory.mktemp("comfy_offline")
     fom = base / "models" / "fom"
     faces = base / "models" / "face_detection"
@@ -31,7 +31,8 @@ def offline_server(tmp_path_factory):
     torch.save({"x": torch.zeros(1)}, faces / "blazeface.pth")
     (faces / "anchors.npy").write_bytes(b"\x93NUMPY")
     (faces / "notes.txt").write_text("not weights")
-    server = ComfyServer(base_dir=base, port=free_port(), log_path=ARTIFACTS / "comfyui-server-offline.log")
+    server = ComfyServer(base_dir=base, port=free_port(), host=comfy_host,
+                         log_path=ARTIFACTS / f"comfyui-server-offline-{comfy_host.name}.log")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FOM_ALLOW_DOWNLOAD", "0")
         server.start()
