@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import InputError
+from .errors import InputError, already_exists
 from .keypoints import Keypoints, same_detector
 
 FORMAT = "fom_motion"
@@ -40,7 +40,7 @@ def check_motion_output(path: str | os.PathLike, overwrite: bool = False, what: 
     if path.is_dir():
         raise InputError(f"{what} {path} is a folder; give a file name ending in {SUFFIX}")
     if path.exists() and not overwrite:
-        raise InputError(f"{what} already exists: {path} (pass --overwrite to replace it)")
+        raise already_exists(path, what)
     return path
 
 

@@ -76,8 +76,9 @@ def test_same_weights_in_another_precision_pass_another_model_is_refused(saved, 
 def test_saving_refuses_other_names_and_existing_files(tmp_path, saved, driving):
     with pytest.raises(InputError, match=r"must end in \.safetensors, e\.g\. .*motion\.safetensors"):
         check_motion_output(tmp_path / "motion.pkl")
-    with pytest.raises(InputError, match="already exists: .*pass --overwrite"):
+    with pytest.raises(InputError, match=r"already exists: .*\(pass overwrite=True to replace it\)") as info:
         save_motion(saved, driving)
+    assert info.value.worded("cli").endswith("(pass --overwrite to replace it)")
     save_motion(saved, driving.smoothed(3), overwrite=True)
     assert not torch.equal(load_motion(saved).keypoints.value, driving.keypoints.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dance.safetensors"]  # no temporary file left
