@@ -181,3 +181,62 @@ def test_pickle_refused_by_the_real_process(clips, tiny_checkpoint, bad, tmp_pat
                                                "motion file; pickles are never loaded because they can run code "
                                                "(make one with --save_motion or the FOM Save Motion node)"]
     assert os.listdir(tmp_path / "out") == [] and not (bad["folder"] / "ran").exists()
+
+
+@pytest.fixture(scope="module")
+def jittery(tmp_path_factory) -> dict:
+    """The tracking model, a still marked face as the photo and a driver whose marks sway 12 px every
+    30 frames (1.2 s at 25 fps) with 1.5 px of per-frame jitter, written as h264."""
+    from fom_pipeline.testing import FACE_MARKS, marked_face, tracking_model, write_clip
+
+    folder = tmp_path_factory.mktemp("jittery")
+    tracking_model().save(folder / "tracking.safetensors")
+    photo = marked_face(256)
+    assert cv2_write(folder / "face.png", photo)
+    rng = np.random.default_rng(7)
+    sway = 12 * np.sin(2 * np.pi * np.arange(50) / 30)
+    frames = [marked_face(256, {c: (u + s + rng.normal(0, 1.5), v + rng.normal(0, 1.5))
+                                for c, (u, v) in FACE_MARKS.items()}) for s in sway]
+    write_clip(folder / "jittery.mp4", frames, fps=25)
+    return {"folder": folder, "ckpt": folder / "tracking.safetensors", "photo": folder / "face.png",
+            "driver": folder / "jittery.mp4"}
+
+
+def cv2_write(path: Path, image: np.ndarray) -> bool:
+    import cv2
+
+    return cv2.imwrite(str(path), np.clip(image[:, :, ::-1] * 255 + 0.5, 0, 255).astype(np.uint8))
+
+
+def red_track(video: Path) -> np.ndarray:
+    from fom_pipeline.testing import find_mark
+
+    return np.array([find_mark(frame, "red") for frame in frames_of(video).astype(np.uint8)])
+
+
+def test_smoothing_calms_jitter_keeps_the_sway_and_is_not_late(jittery):
+    """With the tracking model the face's red mark follows the driver's: --smooth 5 takes most of its
+    jitter away, keeps the 1.2 s sway and does not delay it; the motion saved by that run drives the
+    same track again from the file."""
+    from test_smoothing import sine_fit
+
+    folder = jittery["folder"]
+    base = ["--source_image", jittery["photo"], "--weight_path", jittery["ckpt"], "--faces", "64,64,192,192",
+            "--relative", "--batch_size", 10, "--quiet"]
+    tracks = {}
+    for name, extra in (("raw", ["--driving_video", jittery["driver"]]),
+                        ("smooth", ["--driving_video", jittery["driver"], "--smooth", 5,
+                                    "--save_motion", folder / "smooth.safetensors"]),
+                        ("file", ["--driving_motion", folder / "smooth.safetensors"])):
+        res = cli(*base, *extra, "--output", folder / name)
+        assert res.returncode == 0, res.stderr
+        tracks[name] = red_track(folder / name / "result.mp4")
+    assert tracks["raw"].shape == (50, 2)
+    fits = {name: sine_fit(track[:, 0], 30) for name, track in tracks.items()}
+    assert fits["raw"][0] == pytest.approx(12, abs=1)  # the face follows the driver one for one
+    assert fits["smooth"][0] / fits["raw"][0] >= 0.85
+    assert abs(fits["smooth"][1] - fits["raw"][1]) < 0.25  # frames
+    jitter = {name: np.std(track[:, 0] - fits[name][0] * np.sin(2 * np.pi * (np.arange(50) - fits[name][1]) / 30))
+              + np.std(track[:, 1]) for name, track in tracks.items()}
+    assert jitter["smooth"] < 0.5 * jitter["raw"], jitter
+    assert np.abs(tracks["file"] - tracks["smooth"]).max() < 0.05

@@ -27,7 +27,7 @@ def _sway(t: int, period: float = 30.0, amplitude: float = 0.2) -> np.ndarray:
     return amplitude * np.sin(2 * np.pi * np.arange(t) / period)
 
 
-def _amplitude_and_lag(signal: np.ndarray, period: float) -> tuple[float, float]:
+def sine_fit(signal: np.ndarray, period: float) -> tuple[float, float]:
     """Least-squares sine fit at a known period: amplitude and delay in frames (positive = late)."""
     phase = 2 * np.pi * np.arange(len(signal)) / period
     basis = np.stack([np.sin(phase), np.cos(phase), np.ones_like(phase)], axis=1)
@@ -73,7 +73,7 @@ def test_zero_phase_and_time_symmetric():
     backward = smooth_keypoints(Keypoints(kp.value.flip(0), kp.jacobian.flip(0)), 5)
     assert torch.allclose(forward.value, backward.value.flip(0), atol=1e-6)
     assert torch.allclose(forward.jacobian, backward.jacobian.flip(0), atol=1e-6)
-    _, lag = _amplitude_and_lag(forward.value[:, 0, 0].double().numpy(), 30)
+    _, lag = sine_fit(forward.value[:, 0, 0].double().numpy(), 30)
     assert abs(lag) < 0.05
 
 
@@ -83,7 +83,7 @@ def test_smooth_5_halves_jitter_and_keeps_a_1_2_s_sway():
     rng = np.random.default_rng(2)
     jitter = rng.normal(0, 0.01, t)
     clean, noisy = smooth_keypoints(_series(_sway(t)), 5), smooth_keypoints(_series(_sway(t) + jitter), 5)
-    amplitude, lag = _amplitude_and_lag(clean.value[:, 0, 0].double().numpy(), 30)
+    amplitude, lag = sine_fit(clean.value[:, 0, 0].double().numpy(), 30)
     left = (noisy.value - clean.value)[:, 0, 0].double().numpy()
     assert amplitude / 0.2 >= 0.85
     assert abs(lag) < 0.05
@@ -92,7 +92,7 @@ def test_smooth_5_halves_jitter_and_keeps_a_1_2_s_sway():
     strong_clean = smooth_keypoints(_series(_sway(t)), 12)
     strong_left = (smooth_keypoints(_series(_sway(t) + jitter), 12).value - strong_clean.value)[:, 0, 0].numpy()
     assert strong_left.std() < left.std()
-    assert _amplitude_and_lag(strong_clean.value[:, 0, 0].double().numpy(), 30)[0] < amplitude
+    assert sine_fit(strong_clean.value[:, 0, 0].double().numpy(), 30)[0] < amplitude
 
 
 def test_jacobians_are_smoothed_with_the_values():
