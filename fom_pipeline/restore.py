@@ -114,7 +114,8 @@ class FaceRestorer:
         for start in range(0, len(flat), self.batch_size):
             if self.interrupt is not None:
                 self.interrupt()
-            x = torch.from_numpy(flat[start : start + self.batch_size]).to(device).permute(0, 3, 1, 2)
+            # contiguous NCHW: some architectures (GFPGAN) .view() their features
+            x = torch.from_numpy(flat[start : start + self.batch_size]).to(device).permute(0, 3, 1, 2).contiguous()
             if side != size:
                 x = F.interpolate(x, size=(side, side), mode="bicubic", align_corners=False).clamp_(0.0, 1.0)
             y = self.model(x.to(dtype)).float()

@@ -38,6 +38,7 @@ class Recorder:
         return self
 
     def __call__(self, x):
+        assert x.is_contiguous()  # GFPGAN .view()s its features
         self.calls.append(tuple(x.shape))
         y = torch.nn.functional.interpolate(x, scale_factor=self.scale) if self.scale != 1 else x
         return (y + 0.25).clamp(0, 1)
@@ -61,6 +62,18 @@ def test_restorer_batches_resizes_and_keeps_shape():
     up = Recorder("SR", scale=2)
     out = FaceRestorer(up, batch_size=8)(crops)
     assert up.calls == [(8, 3, 64, 64), (7, 3, 64, 64)] and out.shape == crops.shape
+
+
+def test_gfpgan_architecture_restores_a_crop_at_its_only_size():
+    """GFPGAN v1.4's architecture (random weights; the file most users have): 512 px in, the crop's
+    size back."""
+    from spandrel import ModelLoader
+
+    model = ModelLoader().load_from_state_dict(restorers.gfpgan_state())
+    assert (model.architecture.id, model.purpose, model.size_requirements.minimum) == ("GFPGAN", "FaceSR", 512)
+    crops = np.random.default_rng(1).random((1, 1, 96, 96, 3), dtype=np.float32)
+    out = FaceRestorer(model)(crops)
+    assert out.shape == crops.shape and np.isfinite(out).all() and np.abs(out - crops).mean() > 0.05
 
 
 def test_restorer_refuses_what_is_not_an_rgb_image_model():
