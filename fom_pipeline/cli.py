@@ -492,7 +492,6 @@ def run(args: argparse.Namespace) -> Summary:
     model = load_model(weights_path, device=device, precision=args.precision, warp_border=args.warp_border,
                        image_size=args.image_size)
     size = model.image_size
-    bars.note(f"model: {size} px on {model.device}, precision {model.precision} ({model.precision_reason})")
 
     detector = None
     if args.faces is None or args.crop_driving:
@@ -548,6 +547,7 @@ def run(args: argparse.Namespace) -> Summary:
     if pasted.covered:
         bars.note(f"mask: face(s) {', '.join(str(i + 1) for i in pasted.covered)} pasted through the mask, "
                   "any other in its circle")
+    bars.note(f"model: {size} px on {model.device}, precision {model.precision} ({model.precision_reason})")
     with bars.bar("generate", len(kp)) as bar:
         writer = P.write_video(pasted, out_path, overwrite=args.overwrite, progress=_tqdm_progress(bar))
     return Summary(len(records), writer.frames_written, time.perf_counter() - started, out_path,
