@@ -13,8 +13,13 @@ seconds per output frame, beside the command line on the same job (the same 5 fa
     python benchmarks/comfy_memory.py                    # needs `bash scripts/test.sh` to have built the env
     python benchmarks/comfy_memory.py --frames 300 1200 --speed-frames 12
 
+Restoration: the shipped `face_restoration` workflow (one face restored by a small RestoreFormer with
+random weights through Load Upscale Model, at 512 px per face and frame) on a short and a 4x longer
+clip: the restorer runs on each batch inside the render, so peak memory must not grow with length.
+
 Goals (issue 9): 1200 frames within 1.25x of 300 frames; 1080p at most 1 GiB above 256 px; ComfyUI's
-seconds per frame within 1.2x of the command line's.
+seconds per frame within 1.2x of the command line's. Issue 15: restoration's long clip within 1.25x
+of its short one.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "comfyui")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "comfyui")]
 
 import assets  # noqa: E402
 from comfy_host import ComfyServer, execution_error, free_port, shared_dir  # noqa: E402
@@ -77,8 +82,19 @@ def _prompt(clip: str, crop_window: str | None) -> dict:
     return with_inputs(prompt, "SaveVideo", filename_prefix="bench/two_drivers")
 
 
-def run_case(work: Path, checkpoint: str, clip: str, crop_window: str | None = None) -> dict:
-    """A fresh server runs the workflow once on ``clip``; returns seconds, frames and peak RSS."""
+def _restore_prompt(clip: str) -> dict:
+    """face_restoration on ``clip`` with its first face only (a restorer costs ~1 s per face and frame here)."""
+    prompt = api("face_restoration")
+    prompt["6"]["inputs"]["file"] = clip
+    prompt["3"]["inputs"]["boxes"] = BOXES.split(";")[0]
+    prompt["16"]["inputs"]["model_name"] = "restorer.safetensors"
+    return with_inputs(prompt, "SaveVideo", filename_prefix="bench/restored")
+
+
+def run_case(work: Path, checkpoint: str, clip: str, crop_window: str | None = None,
+             prompt: dict | None = None) -> dict:
+    """A fresh server runs the workflow (``prompt``, default the two-driver one) once on ``clip``;
+    returns seconds, frames and peak RSS."""
     base = work / f"base_{clip}_{checkpoint}".replace(".", "_")
     server = ComfyServer(base_dir=base, port=free_port(), log_path=base / "server.log")
     server.start()
@@ -86,7 +102,11 @@ def run_case(work: Path, checkpoint: str, clip: str, crop_window: str | None = N
         (base / "models" / "fom" / checkpoint).symlink_to(work / checkpoint)
         shutil.copy(work / clip, base / "input" / clip)
         shutil.copy(shared_dir() / "media" / assets.PHOTO_MULTI, base / "input" / assets.PHOTO_MULTI)
-        prompt = _prompt(clip, crop_window)
+        if prompt is None:
+            prompt = _prompt(clip, crop_window)
+        else:
+            (base / "models" / "upscale_models").mkdir(parents=True, exist_ok=True)
+            (base / "models" / "upscale_models" / "restorer.safetensors").symlink_to(work / "restorer.safetensors")
         prompt["2"]["inputs"]["ckpt_name"] = checkpoint
         stop, peak = threading.Event(), []
         sampler = threading.Thread(target=_peak_rss, args=(server.proc.pid, stop, peak), daemon=True)
@@ -123,12 +143,18 @@ def main() -> None:
     ap.add_argument("--frames", type=int, nargs=2, default=(300, 1200), help="short and long clip lengths")
     ap.add_argument("--speed-frames", type=int, default=12, help="clip length for the full-size speed run")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--restore-frames", type=int, nargs=2, default=(24, 96),
+                    help="short and long clip lengths for the restoration case")
+    ap.add_argument("--only-restore", action="store_true", help="run the restoration case alone")
     args = ap.parse_args()
     from fom_pipeline.testing import full_config
 
     work = Path(tempfile.mkdtemp(prefix="fom_comfy_bench_"))
     src = shared_dir() / "media" / assets.DRIVER_CROPPED
     assets.write_fomm_checkpoint(work / "tiny.pdparams")
+    if args.only_restore:
+        restoration_case(work, src, args.restore_frames)
+        return
     short, long = args.frames
     _clip(src, work / "short.mp4", short)
     _clip(src, work / "long.mp4", long)
@@ -146,6 +172,7 @@ def main() -> None:
     ratio = rows["long.mp4"]["peak"] / rows["short.mp4"]["peak"]
     extra = (rows["short_1080p.mp4"]["peak"] - rows["short.mp4"]["peak"]) / GiB
     print(f"  long / short peak: {ratio:.2f}x (goal <= 1.25x); 1080p - 256 px: {extra:+.2f} GiB (goal <= 1 GiB)")
+    restoration_case(work, src, args.restore_frames)
 
     if args.skip_speed:
         return
@@ -159,6 +186,25 @@ def main() -> None:
     print(f"  command line (one driver, 5 faces): {k:.2f} s per output frame")
     print(f"  ComfyUI / command line: {c / k:.2f}x (goal <= 1.2x)")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def restoration_case(work: Path, src: Path, frames) -> None:
+    """Peak server memory of face_restoration on a short and a long clip (issue 15)."""
+    from restorers import restoreformer_state, write_state
+
+    write_state(work / "restorer.safetensors", restoreformer_state())
+    print(f"restoration: 1 face, small RestoreFormer (random weights) at 512 px, {frames[0]} and {frames[1]} frames",
+          flush=True)
+    rows = []
+    for n in frames:
+        clip = f"restore_{n}.mp4"
+        _clip(src, work / clip, n)
+        r = run_case(work, "tiny.pdparams", clip, prompt=_restore_prompt(clip))
+        rows.append(r)
+        print(f"  {n:5d} frames: peak RSS {r['peak'] / 2**20:7.0f} MiB (idle server {r['idle'] / 2**20:.0f} MiB), "
+              f"{r['frames']} frames in {r['seconds']:.1f} s ({r['seconds'] / r['frames']:.2f} s per frame)",
+              flush=True)
+    print(f"  long / short peak: {rows[1]['peak'] / rows[0]['peak']:.2f}x (goal <= 1.25x)")
 
 
 if __name__ == "__main__":
