@@ -98,6 +98,7 @@ def test_the_mark_follows_the_driver_in_the_inference_and_trained_forms_and_save
     expected = np.array([112.0, 176.0]) + (path - path[0])
     err = np.linalg.norm(_crop_track(fast) - expected, axis=1)
     assert err.max() < CROP_TOLERANCE_PX, err.round(3)
+    print(f"engine ({'mobile' if mobile else 'vox'}): tracking error max {err.max():.2f} crop px")
     assert np.abs(_trained_form_frames(model, source, sway_frames) - fast).max() < 1e-4
     model.save(tmp_path / "t.safetensors")
     write_model_pdparams(tmp_path / "t.pdparams", model)
@@ -190,6 +191,7 @@ def _assert_follows(measured: np.ndarray, expected: np.ndarray, label: str) -> f
     err = tracking_error(measured, expected)
     assert err.max() < TOLERANCE_PX, f"{label}: error per frame {err.round(2)}"
     assert best_lag(measured, expected) == 0, label
+    print(f"{label}: tracking error max {err.max():.2f} px, mean {err.mean():.2f} px")
     return float(err.max())
 
 

