@@ -11,12 +11,14 @@ import json
 import os
 import pickle
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .arrays import as_tensor
 from .config import infer_config
 from .errors import CheckpointError
 from .networks import KPDetector, OcclusionAwareGenerator
@@ -86,7 +88,7 @@ def _read_pdparams(path: Path) -> Checkpoint:
                 raise CheckpointError(f"{path}: entry '{key}' is not an array")
             prefix, _, last = key.rpartition(".")
             name = f"{prefix}.{PADDLE_NAME_MAP.get(last, last)}" if prefix else key
-            out[name] = torch.from_numpy(np.ascontiguousarray(value))
+            out[name] = as_tensor(value)
         return out
 
     return Checkpoint(tensors(data["generator"]), tensors(data["kp_detector"]), origin="paddlegan")
@@ -109,19 +111,28 @@ def weights_only_refusal(exc: pickle.UnpicklingError) -> tuple[bool, str]:
     return False, lines[0][:160] if lines else "unreadable pickle"
 
 
-def _read_torch(path: Path) -> Checkpoint:
+def load_torch_weights(path, label, expected: str, unreadable: Callable[[str], Exception]):
+    """``torch.load(path, weights_only=True)`` on the CPU: nothing in the file is executed.
+
+    A pickle that asks for code is refused with one line naming ``label`` (the file as the caller
+    shows it) and ``expected`` (what such a file should hold); any other failure is
+    ``unreadable(reason)``, the caller's own error.
+    """
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         unsafe, reason = weights_only_refusal(exc)
         if not unsafe:
-            raise CheckpointError(f"{path}: not a readable torch checkpoint ({reason})") from None
-        raise CheckpointError(
-            f"{path}: refusing to load: the file needs code execution to unpickle ({reason}); "
-            "only plain tensor checkpoints are accepted"
-        ) from None
+            raise unreadable(reason) from None
+        raise CheckpointError(f"{label}: refusing to load: the file needs code execution to unpickle ({reason}); "
+                              f"{expected}") from None
     except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({exc})") from None
+        raise unreadable(str(exc) or type(exc).__name__) from None
+
+
+def _read_torch(path: Path) -> Checkpoint:
+    data = load_torch_weights(path, path, "only plain tensor checkpoints are accepted",
+                              lambda reason: CheckpointError(f"{path}: not a readable torch checkpoint ({reason})"))
     if not isinstance(data, dict) or "generator" not in data or "kp_detector" not in data:
         raise CheckpointError(f"{path}: a FOMM checkpoint must hold 'generator' and 'kp_detector' state dicts")
 

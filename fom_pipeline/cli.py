@@ -30,9 +30,6 @@ from .errors import FOMError, InputError, WeightsMissingError
 
 log = logging.getLogger("fom_pipeline")
 
-RATIO_RANGE = (0.1, 1.0)  # the paste's accepted range (faces.paste.RATIO_RANGE)
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (`error: ...`) instead of usage + message."""
 
@@ -41,14 +38,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _ratio(text: str) -> float:
+    from .options import check_ratio
+
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"ratio must be a number, got {text!r}") from None
-    lo, hi = RATIO_RANGE
-    if not (lo <= value <= hi):
-        raise argparse.ArgumentTypeError(f"ratio {text} is out of range; use {lo} to {hi} (the seed uses 0.4)")
-    return value
+    try:
+        return check_ratio(value)
+    except InputError as err:
+        raise argparse.ArgumentTypeError(err.worded("cli")) from None
 
 
 def _int_at_least(minimum: int):

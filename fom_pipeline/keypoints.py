@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .arrays import as_numpy, as_tensor
 from .errors import InputError
 
 
@@ -72,8 +73,8 @@ def hull_area(points: np.ndarray) -> float:
 
 def movement_scale(source: Keypoints, initial: Keypoints) -> float:
     """sqrt(hull area of the source keypoints) / sqrt(hull area of the initial driving keypoints)."""
-    src = hull_area(source.value[0].detach().cpu().numpy())
-    drv = hull_area(initial.value[0].detach().cpu().numpy())
+    src = hull_area(as_numpy(source.value[0]))
+    drv = hull_area(as_numpy(initial.value[0]))
     if drv <= 0:
         return 1.0
     return float(np.sqrt(src) / np.sqrt(drv))
@@ -114,8 +115,8 @@ def _pose_signature(value: np.ndarray) -> np.ndarray:
 
 def find_best_frame(source: Keypoints, driving: Keypoints) -> int:
     """Index of the driving frame whose normalized keypoints are closest to the source's."""
-    src = _pose_signature(source.value[0].detach().cpu().double().numpy())
-    values = driving.value.detach().cpu().double().numpy()
+    src = _pose_signature(as_numpy(source.value[0], np.float64))
+    values = as_numpy(driving.value, np.float64)
     dists = [float(((src - _pose_signature(v)) ** 2).sum()) for v in values]
     return int(np.argmin(dists))
 
@@ -157,7 +158,7 @@ def _smooth_series(series: torch.Tensor, offsets: np.ndarray, weights: np.ndarra
     out = torch.zeros_like(flat)
     index = torch.arange(count)
     for j, offset in enumerate(offsets):
-        column = torch.from_numpy(weights[:, j : j + 1])
+        column = as_tensor(weights[:, j : j + 1])
         out += column * flat[(index + int(offset)).clamp_(0, count - 1)]  # cut-off taps weigh 0
     return out.reshape(series.shape).to(series.dtype)
 

@@ -28,11 +28,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .arrays import as_numpy, as_tensor
 from .errors import InputError
 from .faces import crop_driving_frames, detect_faces_batch, driving_window, paste_faces
 from .faces.crops import DEFAULT_DRIVING_SCALE, FaceRecord
+from .faces.images import as_rgb_float
 from .faces.paste import as_mask, mask_covers
 from .keypoints import Keypoints, detector_fingerprint, smooth_keypoints
+from .options import AnimationOptions, PasteOptions
 from .streams import AudioTrack, FrameSource, as_float, as_uint8, fit_frames, regroup
 
 log = logging.getLogger("fom_pipeline")
@@ -158,26 +161,26 @@ class FaceAnimation:
     ``batches()`` yields float32 [N,b,S,S,3] (S = ``size``, the model's): every face's next
     ``batch_size`` frames, so the faces advance in lockstep and a paste can consume them batch by batch.
     ``model`` is a FOMModel or a function returning one (so a caller can drop and reload the networks).
+    ``options``: how the motion moves the faces; or give its fields as keywords (``relative=False``).
     """
 
-    def __init__(self, model, crops, driving: DrivingKeypoints, *, relative: bool = True,
-                 adapt_scale: bool = True, relative_jacobian: bool | None = None,
-                 reference_frame: int | str = 0, batch_size: int = 8, size: int | None = None):
-        crops = crops.detach().cpu().float().numpy() if hasattr(crops, "detach") else np.asarray(crops, np.float32)
+    def __init__(self, model, crops, driving: DrivingKeypoints, options: AnimationOptions | None = None, *,
+                 batch_size: int = 8, size: int | None = None, **fields):
+        if options is not None and fields:
+            raise TypeError("give FaceAnimation either options or its fields, not both")
+        options = options or AnimationOptions(**fields)
+        crops = as_numpy(crops, np.float32)
         if crops.ndim == 3:
             crops = crops[None]
         if crops.ndim != 4 or crops.shape[-1] < 3 or len(crops) == 0:
             raise InputError(f"face crops must be images shaped [N,S,S,3]; got shape {tuple(crops.shape)}")
         if len(driving) == 0:
             raise InputError("the driving video has no frames (0 keypoint sets)")
-        if isinstance(reference_frame, int) and not 0 <= reference_frame < len(driving):
-            raise InputError(f"reference frame {reference_frame} is outside the driving video "
-                             f"(frames 0..{len(driving) - 1})")
+        options.check_against(len(driving))
         self.model = model
         self.crops = np.ascontiguousarray(crops[..., :3], dtype=np.float32)
         self.driving = driving
-        self.options = dict(relative=relative, adapt_scale=adapt_scale, relative_jacobian=relative_jacobian,
-                            reference_frame=reference_frame)
+        self.options = options
         self.batch_size = max(1, int(batch_size))
         self.fps, self.audio = driving.fps, driving.audio
         self.size = int(size or _model(model).image_size)  # side of the frames it makes
@@ -194,8 +197,8 @@ class FaceAnimation:
         """float32 [n,b,S,S,3] batches of the faces numbered in ``faces`` (0-based; default all)."""
         model = _model(self.model)
         picked = self.crops if faces is None else self.crops[list(faces)]
-        streams = [model.animate_batches(torch.from_numpy(crop), self.driving.keypoints, batch_size=self.batch_size,
-                                         **self.options)
+        streams = [model.animate_batches(as_tensor(crop), self.driving.keypoints, batch_size=self.batch_size,
+                                         **self.options.as_kwargs())
                    for crop in picked]
         for per_face in zip(*streams, strict=True):
             yield np.stack([frames.numpy() for frames in per_face])
@@ -220,7 +223,7 @@ class FramesAnimation:
 
     def __init__(self, frames, faces: int, fps: float = 25.0, audio: AudioTrack | None = None,
                  batch_size: int = 8):
-        frames = frames.detach().cpu().numpy() if hasattr(frames, "detach") else np.asarray(frames)
+        frames = as_numpy(frames)
         if frames.ndim == 4:
             if faces <= 0 or len(frames) % faces:
                 raise InputError(f"{len(frames)} animated crops do not split evenly into {faces} faces; "
@@ -268,6 +271,8 @@ class AnimatedFace(FrameSource):
 class PastedFrames(FrameSource):
     """Animated faces pasted into a photo [H,W,3] or into the frames of another source.
 
+    ``options``: how the faces are pasted (:class:`~fom_pipeline.options.PasteOptions`); or give its
+    fields as keywords (``ratio=0.5``).
     ``quantize``: cast the animated faces to 8 bits (truncating) before pasting, as the seed did.
     ``mask``: a picture-sized map [H,W] that replaces the circle of the faces it covers
     (:mod:`fom_pipeline.faces.paste`); ``covered`` lists them (0-based).
@@ -277,9 +282,11 @@ class PastedFrames(FrameSource):
     audio from the base source when it has audio, else the animation.
     """
 
-    def __init__(self, base, faces: Sequence[FaceRecord], animation, *, ratio: float = 0.4,
-                 feather: float | None = None, color_match: bool | str = False, shape: str = "circle",
-                 quantize: bool = False, mask=None, restore=None):
+    def __init__(self, base, faces: Sequence[FaceRecord], animation, options: PasteOptions | None = None, *,
+                 quantize: bool = False, mask=None, restore=None, **fields):
+        if options is not None and fields:
+            raise TypeError("give PastedFrames either options or its fields, not both")
+        self.options = options or PasteOptions(**fields)  # a bad value fails here, before any network runs
         self.faces = list(faces)
         if len(self.faces) != animation.faces:
             raise InputError(f"{animation.faces} animated faces but {len(self.faces)} face records; connect the "
@@ -290,7 +297,6 @@ class PastedFrames(FrameSource):
             animation = RestoredAnimation(animation, restore)
         self.animation = animation
         self.base = base
-        self.paste_options = dict(ratio=ratio, feather=feather, color_match=color_match, shape=shape)
         self.quantize = quantize
         if isinstance(base, FrameSource):
             self.width, self.height, self.fps = base.width, base.height, base.fps
@@ -299,10 +305,10 @@ class PastedFrames(FrameSource):
                 animation.frame_count
             self.photo = None
         else:
-            photo = base.detach().cpu().numpy() if hasattr(base, "detach") else np.asarray(base)
+            photo = as_numpy(base)
             if photo.ndim == 4:
                 photo = photo[0]
-            self.photo = as_float(np.ascontiguousarray(photo[..., :3]))
+            self.photo = as_rgb_float(as_float(np.ascontiguousarray(photo[..., :3])))  # checked, not copied
             self.height, self.width = self.photo.shape[:2]
             self.fps, self.audio, self.frame_count = animation.fps, animation.audio, animation.frame_count
         for i, face in enumerate(self.faces):  # a mismatch fails here, before any network runs
@@ -310,15 +316,14 @@ class PastedFrames(FrameSource):
                 raise InputError(f"face {i + 1} belongs to a {face.image_size[1]}x{face.image_size[0]} picture but "
                                  f"the frames are {self.width}x{self.height}; detect the faces on this picture")
         self.covered: list[int] = []
+        self.mask = None
         if mask is not None:
             mask = as_mask(mask, (self.height, self.width))
             self.covered = [i for i, face in enumerate(self.faces) if mask_covers(face, mask)]
             if not self.covered:
                 log.warning("the paste mask covers none of the %d faces (it must be on in the middle of a face's "
                             "box); every face keeps its circle", len(self.faces))
-            self.paste_options["mask"] = mask
-        paste_faces(self.photo if self.photo is not None else np.zeros((self.height, self.width, 3), np.float32),
-                    self.faces, np.zeros((len(self.faces), 1, 8, 8, 3), np.float32), **self.paste_options)
+            self.mask = mask
 
     def chunks(self, size: int = 16) -> Iterator[np.ndarray]:
         batches = self.animation.batches()
@@ -335,7 +340,7 @@ class PastedFrames(FrameSource):
                     return
                 animated = animated[:, : len(base)]
                 frames = as_float(base[: animated.shape[1]])
-            yield as_uint8(paste_faces(frames, self.faces, animated, **self.paste_options))
+            yield as_uint8(paste_faces(frames, self.faces, animated, mask=self.mask, **self.options.as_kwargs()))
 
 
 # ---------------------------------------------------------------------------------------------------

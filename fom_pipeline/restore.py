@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .arrays import as_tensor
 from .errors import CheckpointError, FOMError, InputError
 
 FACE_RESTORE_SIZE = 512
@@ -115,7 +116,7 @@ class FaceRestorer:
             if self.interrupt is not None:
                 self.interrupt()
             # contiguous NCHW: some architectures (GFPGAN) .view() their features
-            x = torch.from_numpy(flat[start : start + self.batch_size]).to(device).permute(0, 3, 1, 2).contiguous()
+            x = as_tensor(flat[start : start + self.batch_size]).to(device).permute(0, 3, 1, 2).contiguous()
             if side != size:
                 x = F.interpolate(x, size=(side, side), mode="bicubic", align_corners=False).clamp_(0.0, 1.0)
             y = self.model(x.to(dtype)).float()

@@ -29,31 +29,22 @@ def read_sfd_state_dict(path: str | os.PathLike, name: str | None = None) -> dic
     and plain containers is refused); ``.safetensors``: read as such. ``name`` decides the format
     when ``path`` has another name (a download still called ``*.part``).
     """
-    import pickle
-
     import torch
+
+    from .checkpoints import load_torch_weights
 
     path = Path(path)
     name = name or path.name
-    try:
-        if name.lower().endswith(".safetensors"):
-            from safetensors.torch import load_file
+    if name.lower().endswith(".safetensors"):
+        from safetensors.torch import load_file
 
+        try:
             state = load_file(str(path), device="cpu")
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        from .checkpoints import weights_only_refusal
-
-        unsafe, reason = weights_only_refusal(exc)
-        if not unsafe:
-            raise _unusable_sfd(name, ValueError(reason)) from None
-        raise CheckpointError(
-            f"{name}: refusing to load: the file needs code execution to unpickle ({reason}); "
-            "S3FD weights are a plain tensor state dict"
-        ) from None
-    except Exception as exc:
-        raise _unusable_sfd(name, exc) from None
+        except Exception as exc:
+            raise _unusable_sfd(name, exc) from None
+    else:
+        state = load_torch_weights(path, name, "S3FD weights are a plain tensor state dict",
+                                   lambda reason: _unusable_sfd(name, ValueError(reason)))
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):

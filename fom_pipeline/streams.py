@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .arrays import as_numpy
 from .errors import InputError
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,7 @@ class FrameArray(FrameSource):
     """Frames already in memory (a ComfyUI IMAGE batch, a test clip): chunks are views, not copies."""
 
     def __init__(self, frames, fps: float = 25.0, audio: AudioTrack | None = None):
-        frames = frames.detach().cpu().numpy() if hasattr(frames, "detach") else np.asarray(frames)
+        frames = as_numpy(frames)
         if frames.ndim == 3:
             frames = frames[None]
         if frames.ndim != 4 or frames.shape[-1] < 3 or len(frames) == 0:

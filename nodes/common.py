@@ -11,6 +11,8 @@ import folder_paths
 import numpy as np
 import torch
 
+from fom_pipeline.arrays import as_numpy, as_tensor
+
 PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CATEGORY = "FOM"
 FOLDER_EXTENSIONS = {
@@ -71,14 +73,12 @@ def comfy_device(choice: str) -> str:
 
 def to_numpy(images: torch.Tensor) -> np.ndarray:
     """ComfyUI IMAGE [B,H,W,C] -> float32 numpy [B,H,W,3]."""
-    arr = images.detach().cpu().float().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-    return np.ascontiguousarray(arr[..., :3], dtype=np.float32)
+    return np.ascontiguousarray(as_numpy(images)[..., :3], dtype=np.float32)
 
 
 def to_image(array) -> torch.Tensor:
     """float32 [B,H,W,3] numpy/tensor -> ComfyUI IMAGE (CPU float32 tensor, clamped to [0, 1])."""
-    t = array if isinstance(array, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(array))
-    return t.detach().to("cpu", torch.float32).clamp_(0.0, 1.0)
+    return as_tensor(array).detach().to("cpu", torch.float32).clamp_(0.0, 1.0)
 
 
 def parse_indices(text: str, count: int) -> list[int]:

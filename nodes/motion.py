@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from comfy_api.v0_0_2 import io
 
+from fom_pipeline.options import AnimationOptions
 from fom_pipeline.streams import retime
 
 from .common import CATEGORY, FOMNodeError, engine_errors, progress_callback, to_image
@@ -109,9 +110,9 @@ class FOMTransferMotion(io.ComfyNode):
         ref = {"first": 0, "best": "best"}.get(reference_frame, int(reference_index))
         jac = {"auto": None, "on": True, "off": False}[relative_jacobian]
         with engine_errors("FOMTransferMotion"):
-            animation = FaceAnimation(model.get, crops, driving_keypoints, relative=relative, adapt_scale=adapt_scale,
-                                      relative_jacobian=jac, reference_frame=ref, batch_size=batch_size,
-                                      size=size)
+            options = AnimationOptions(relative=relative, adapt_scale=adapt_scale, relative_jacobian=jac,
+                                       reference_frame=ref)
+            animation = FaceAnimation(model.get, crops, driving_keypoints, options, batch_size=batch_size, size=size)
         return io.NodeOutput(animation)
 
 

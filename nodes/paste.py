@@ -3,19 +3,16 @@ face groups driven by different videos), as a VIDEO rendered when it is saved.""
 
 from __future__ import annotations
 
-import numpy as np
 from comfy_api.v0_0_2 import io
+
+from fom_pipeline.arrays import as_numpy
+from fom_pipeline.options import DEFAULT_RATIO, RATIO_RANGE, PasteOptions
 
 from .common import CATEGORY, FOMNodeError, check_interrupt, engine_errors, to_numpy
 from .types import FaceSet, FOMAnimationType, FOMFacesType
 from .video import StreamedVideo, frame_source
 
 COLOR_MATCH = ["off", "lab", "rgb"]
-
-
-def to_numpy_mask(mask) -> np.ndarray:
-    """ComfyUI MASK [B,H,W] (or [H,W]) -> float32 numpy; the engine checks its size."""
-    return mask.detach().cpu().float().numpy() if hasattr(mask, "detach") else np.asarray(mask, np.float32)
 
 
 def restorer(model):
@@ -60,7 +57,7 @@ class FOMPasteFaces(io.ComfyNode):
                 FOMFacesType.Input("faces", tooltip="The faces that were animated, in the same order."),
                 FOMAnimationType.Input("animation", tooltip="From FOM Transfer Motion: brings the frames, the "
                                                             "frame rate and the audio of the driving video."),
-                io.Float.Input("ratio", default=0.4, min=0.1, max=1.0, step=0.01,
+                io.Float.Input("ratio", default=DEFAULT_RATIO, min=RATIO_RANGE[0], max=RATIO_RANGE[1], step=0.01,
                                tooltip="Pasted circle radius as a fraction of the crop height (the seed uses 0.4)."),
                 io.Float.Input("feather", default=-1.0, min=-1.0, max=256.0, step=1.0,
                                tooltip="Soft edge width in pixels; 0 = hard edge, -1 = automatic (10% of radius)."),
@@ -102,9 +99,9 @@ class FOMPasteFaces(io.ComfyNode):
             elif len(faces) != animation.faces:
                 raise FOMNodeError(f"FOMPasteFaces: the animation has {animation.faces} faces but {len(faces)} "
                                    "faces are connected; connect the same faces that went into FOM Transfer Motion")
-            pasted = PastedFrames(base, faces.records, animation, ratio=ratio,
-                                  feather=None if feather < 0 else feather,
-                                  color_match=False if color_match == "off" else color_match,
-                                  mask=None if mask is None else to_numpy_mask(mask),
+            options = PasteOptions(ratio=ratio, feather=None if feather < 0 else feather,
+                                   color_match=False if color_match == "off" else color_match)
+            pasted = PastedFrames(base, faces.records, animation, options,
+                                  mask=None if mask is None else as_numpy(mask),
                                   restore=None if restore_model is None else restorer(restore_model))
         return io.NodeOutput(StreamedVideo(pasted, "FOMPasteFaces"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from comfy_api.v0_0_2 import io
 
+from fom_pipeline.arrays import as_numpy
+
 from .common import CATEGORY, FOMNodeError, check_interrupt, to_image
 from .draw import draw_keypoints
 from .types import FOMKeypointsType
@@ -37,7 +39,7 @@ class FOMDrawKeypoints(io.ComfyNode):
     def execute(cls, driving, keypoints, frames, radius) -> io.NodeOutput:
         from fom_pipeline.streams import as_float
 
-        values = keypoints.keypoints.value.detach().cpu().float().numpy()
+        values = as_numpy(keypoints.keypoints.value, np.float32)
         source = frame_source(driving, "FOMDrawKeypoints")
         count = min(len(values), source.frame_count or len(values))
         if len(values) != 1 and source.frame_count and abs(source.frame_count - len(values)) > 1:

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from comfy_api.v0_0_2 import io
 
+from fom_pipeline.arrays import as_tensor
+
 FOMModelType = io.Custom("FOM_MODEL")  # a Loaded handle of a fom_pipeline.FOMModel
 FOMFaceDetectorType = io.Custom("FOM_FACE_DETECTOR")  # a Loaded handle of a fom_pipeline.faces.FaceDetector
 FOMFacesType = io.Custom("FOM_FACES")  # a FaceSet
@@ -50,7 +52,7 @@ class FaceSet:
 
         from fom_pipeline.faces import crop_faces
 
-        return torch.from_numpy(crop_faces(self.image, [replace(r, size=int(size)) for r in self.records]))
+        return as_tensor(crop_faces(self.image, [replace(r, size=int(size)) for r in self.records]))
 
     def __len__(self) -> int:
         return len(self.records)

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import folder_paths
-import numpy as np
 import torch
 from comfy_api.input import VideoInput
 from comfy_api.input_impl import VideoFromFile
 
+from fom_pipeline.arrays import as_tensor
 from fom_pipeline.streams import AudioTrack, FrameArray, FrameSource, Trimmed, VideoFile, as_float
 
 from .common import FOMNodeError, engine_errors, progress_callback
@@ -197,7 +197,7 @@ class Resized(FrameSource):
 
         width, height, method, crop = self.scale
         for chunk in self.source.chunks(size):
-            frames = torch.from_numpy(np.ascontiguousarray(as_float(chunk))).movedim(-1, 1)
+            frames = as_tensor(as_float(chunk)).movedim(-1, 1)
             out = comfy.utils.common_upscale(frames, width, height, method, crop).movedim(1, -1)
             if self.post_crop is not None:
                 x, y, w, h = self.post_crop

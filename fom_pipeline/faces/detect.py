@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import weights as weights_mod
+from ..arrays import as_tensor
 from ..errors import CheckpointError, InputError, WeightsMissingError
 from ..sfd_weights import load_sfd_network
 from .boxes import Box
@@ -50,7 +51,7 @@ class FaceDetector:
         batch = as_rgb_float(images[None] if single else images, "images", batched=True)
         results: list[list[Detection]] = []
         for start in range(0, len(batch), max(1, int(batch_size))):
-            chunk = torch.from_numpy(batch[start : start + batch_size] * 255.0).permute(0, 3, 1, 2)
+            chunk = as_tensor(batch[start : start + batch_size] * 255.0).permute(0, 3, 1, 2)
             with torch.inference_mode():
                 found = self.backend_detector.detect_from_batch(chunk.contiguous())
             for boxes in found:

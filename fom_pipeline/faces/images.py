@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arrays import as_numpy
 from ..errors import InputError
 
 MIN_IMAGE_SIDE = 32  # below this no face is big enough to animate (S3FD's smallest anchor is 16 px)
@@ -16,9 +17,7 @@ def as_rgb_float(image, what: str = "image", batched: bool = False) -> np.ndarra
     is converted to RGB by repeating the channel (lossless); RGBA is refused because dropping or
     flattening the alpha channel is the caller's choice.
     """
-    if hasattr(image, "detach"):
-        image = image.detach().cpu().numpy()
-    array = np.asarray(image)
+    array = as_numpy(image)
     base = 3 if batched else 2
     if array.ndim == base:
         array = array[..., None]

@@ -32,14 +32,13 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from ..arrays import as_numpy
 from ..errors import InputError
+from ..options import DEFAULT_RATIO, PasteOptions
 from .crops import FaceRecord, _resize
 from .images import as_rgb_float
 
-RATIO_RANGE = (0.1, 1.0)
-DEFAULT_RATIO = 0.4
 FEATHER_FRACTION = 0.1
-PASTE_ORDERS = ("given", "smallest_on_top")
 
 
 def circle_radius(face: FaceRecord, ratio: float) -> float:
@@ -79,7 +78,7 @@ def as_mask(mask, hw: tuple[int, int], what: str = "mask") -> np.ndarray:
 
     Accepts [H,W], [1,H,W] (ComfyUI's MASK; the first of a batch is used) or [H,W,1], float or uint8.
     """
-    array = mask.detach().cpu().float().numpy() if hasattr(mask, "detach") else np.asarray(mask)
+    array = as_numpy(mask)
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     elif array.ndim == 3:
@@ -152,16 +151,6 @@ def _match_colors(patch: np.ndarray, target: np.ndarray, alpha: np.ndarray, spac
     return out
 
 
-def _color_space(color_match) -> str | None:
-    if color_match is False or color_match is None or color_match == "none":
-        return None
-    if color_match is True:
-        return "lab"
-    if color_match in ("lab", "rgb"):
-        return color_match
-    raise InputError(f"color_match {color_match!r} is unknown; use False, True, 'lab' or 'rgb'")
-
-
 def paste_faces(
     frames,
     faces: Sequence[FaceRecord],
@@ -177,23 +166,14 @@ def paste_faces(
 
     ``frames`` is the original image [H,W,3] (used for every frame) or frames [T,H,W,3] (to chain
     pastes of face groups driven by different videos). Call it per chunk of frames for long clips.
-    ``mask`` [H,W] replaces the circle of the faces it covers (see the module docstring).
+    ``mask`` [H,W] replaces the circle of the faces it covers (see the module docstring). The options
+    are checked as :class:`~fom_pipeline.options.PasteOptions`.
     """
-    if not RATIO_RANGE[0] <= float(ratio) <= RATIO_RANGE[1]:
-        raise InputError(
-            f"ratio {ratio} is out of range; use {RATIO_RANGE[0]} to {RATIO_RANGE[1]} (the seed uses 0.4)"
-        )
-    if feather is not None and (not np.isfinite(feather) or feather < 0):
-        raise InputError(f"feather {feather} must be 0 (hard edge) or more pixels")
-    if order not in PASTE_ORDERS:
-        raise InputError(f"order {order!r} is unknown; choose one of {', '.join(PASTE_ORDERS)}")
-    if shape not in ("circle", "rect"):
-        raise InputError(f"shape {shape!r} is unknown; choose 'circle' or 'rect'")
-    space = _color_space(color_match)
+    space = PasteOptions(ratio, feather, color_match, shape, order).color_space
     faces = list(faces)
     if not faces:
         raise InputError("no faces to paste; detect faces or give boxes first")
-    anim = animated.detach().cpu().numpy() if hasattr(animated, "detach") else np.asarray(animated)
+    anim = as_numpy(animated)
     if anim.ndim == 4 and len(faces) == 1:
         anim = anim[None]
     if anim.ndim != 5 or anim.shape[-1] != 3 or anim.shape[0] != len(faces):
