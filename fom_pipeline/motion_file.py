@@ -100,18 +100,6 @@ def is_motion_file(path: str | os.PathLike) -> bool:
         return False
 
 
-def clip_name(source) -> str:
-    """The file name of the video behind a frame source (through crops and cuts), or ""."""
-    for _ in range(16):
-        path = getattr(source, "path", None)
-        if isinstance(path, (str, os.PathLike)):
-            return os.path.basename(os.fspath(path))
-        source = getattr(source, "source", None)
-        if source is None:
-            break
-    return ""
-
-
 def _damaged(path: str, why: str) -> InputError:
     return InputError(f"motion file {path} is damaged ({why}); save the motion again (--save_motion or the "
                       "FOM Save Motion node)")

@@ -36,7 +36,7 @@ from .faces.images import as_rgb_float
 from .faces.paste import as_mask, mask_covers
 from .keypoints import Keypoints, detector_fingerprint, smooth_keypoints
 from .options import AnimationOptions, PasteOptions
-from .streams import AudioTrack, FrameSource, as_float, as_uint8, fit_frames, regroup
+from .streams import AudioTrack, FrameSource, as_float, as_uint8, clip_name, fit_frames, regroup
 
 log = logging.getLogger("fom_pipeline")
 Progress = Callable[[int, int], None]
@@ -145,7 +145,6 @@ def driving_keypoints(model, source: FrameSource, batch_size: int = 32,
             progress(min(done, total) if total else done, total or done)
     if not parts:
         raise InputError("the driving video has no frames")
-    from .motion_file import clip_name
 
     return DrivingKeypoints(Keypoints.cat(parts), source.fps, source.audio, name=clip_name(source),
                             detector=detector_fingerprint(model))

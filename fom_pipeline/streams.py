@@ -247,6 +247,18 @@ class Trimmed(FrameSource):
                 return
 
 
+def clip_name(source) -> str:
+    """The file name of the video behind a frame source (through crops and cuts), or ""."""
+    for _ in range(16):
+        path = getattr(source, "path", None)
+        if isinstance(path, (str, os.PathLike)):
+            return os.path.basename(os.fspath(path))
+        source = getattr(source, "source", None)
+        if source is None:
+            break
+    return ""
+
+
 def regroup(chunks: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
     """The same frames in chunks of exactly ``size`` (the last may be shorter)."""
     held: list[np.ndarray] = []
