@@ -133,10 +133,23 @@ class FOMLoadModel(io.ComfyNode):
             log.info("FOM: loading %s (device=%s, precision=%s, warp_border=%s, image_size=%s)", ckpt_name, dev,
                      precision, warp_border, size or "auto")
             with engine_errors("FOMLoadModel"):
-                return load_model(path, device=dev, precision=precision, warp_border=warp_border, image_size=size)
+                loaded = load_model(path, device=dev, precision=precision, warp_border=warp_border,
+                                    image_size=size, accelerator_precision=comfy_precision)
+            log.info("FOM: %s runs in %s (%s)", ckpt_name, loaded.precision, loaded.precision_reason)
+            return loaded
 
         model = MODEL_CACHE.get_or_load(key, load)  # load now, so a bad file fails in this node
         return io.NodeOutput(Loaded(key, load, MODEL_CACHE, {"image_size": model.image_size}))
+
+
+def comfy_precision(device) -> str:
+    """What ComfyUI's model management runs well on a GPU/MPS device (it honours --force-fp32 and the like):
+    the answer behind precision "auto" off the CPU."""
+    import comfy.model_management as mm
+
+    if mm.should_use_bf16(device):
+        return "bf16"
+    return "fp16" if mm.should_use_fp16(device) else "fp32"
 
 
 def _detector_files() -> list[str]:
