@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
+from kit import REPO, SHARED
 
-REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-
-SHARED = Path(os.environ.get("FOM_SHARED_DIR", REPO.parent / "shared")).resolve()
-MEDIA = SHARED / "media"
-GOLDEN = SHARED / "golden"
 
 
 @pytest.fixture(scope="session")

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import cv2
 import numpy as np
+from kit import MEDIA, read_rgb  # noqa: F401 (test_cli_detect imports read_rgb from here)
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("FOM_SHARED_DIR", REPO.parent / "shared"))
-MEDIA = SHARED / "media"
-PAINTING = MEDIA / "fom_source_image_multi_person.jpg"
 DRIVING_UNCROPPED = MEDIA / "lp_driving_d0.mp4"
 
 # The five faces of the 1200x900 painting, typed by hand from a gridded view (forehead to chin,
@@ -23,30 +17,6 @@ PAINTING_BOXES = [
     (695.0, 315.0, 790.0, 440.0),
     (1085.0, 280.0, 1180.0, 395.0),
 ]
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """float32 RGB [H,W,3] in [0,1]."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    assert image is not None, f"cannot read {path}"
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
-
-
-def read_video(path: Path, every: int = 1) -> np.ndarray:
-    """float32 RGB frames [T,H,W,3] in [0,1] (every n-th frame)."""
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    index = 0
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if index % every == 0:
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-        index += 1
-    cap.release()
-    assert frames, f"cannot read {path}"
-    return np.stack(frames).astype(np.float32) / 255.0
 
 
 # What a detector might report on the painting, each face with its own score: the best score is the

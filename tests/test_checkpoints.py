@@ -9,6 +9,7 @@ from collections import OrderedDict
 
 import pytest
 import torch
+from kit import CodePayload
 
 import fom_pipeline as fp
 from fom_pipeline.checkpoints import build_networks, read_checkpoint
@@ -61,22 +62,10 @@ def test_zip_serialization_and_dataparallel_prefix_load(golden_dir, tmp_path):
     assert torch.equal(_outputs(model, golden_dir), _outputs(ref, golden_dir))
 
 
-class _Payload:
-    """Unpickling this runs a command that creates a marker file."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        import os
-
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_malicious_pdparams_is_refused_without_running_its_payload(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pdparams"
-    path.write_bytes(pickle.dumps({"generator": OrderedDict(a=_Payload(marker)), "kp_detector": {}}, protocol=4))
+    path.write_bytes(pickle.dumps({"generator": OrderedDict(a=CodePayload(marker)), "kp_detector": {}}, protocol=4))
     with pytest.raises(fp.CheckpointError, match=r"refusing to load.*(posix|os)\.system"):
         fp.load_model(path)
     assert not marker.exists()
@@ -85,7 +74,7 @@ def test_malicious_pdparams_is_refused_without_running_its_payload(tmp_path):
 def test_malicious_torch_checkpoint_is_refused_without_running_its_payload(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pth.tar"
-    torch.save({"generator": {"x": _Payload(marker)}, "kp_detector": {}}, path)
+    torch.save({"generator": {"x": CodePayload(marker)}, "kp_detector": {}}, path)
     with pytest.raises(fp.CheckpointError, match="refusing to load"):
         fp.load_model(path)
     assert not marker.exists()

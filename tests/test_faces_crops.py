@@ -6,14 +6,8 @@ import pickle
 
 import numpy as np
 import pytest
-from faces_helpers import (
-    DRIVING_UNCROPPED,
-    PAINTING,
-    PAINTING_BOXES,
-    SkinHeadDetector,
-    read_rgb,
-    read_video,
-)
+from faces_helpers import DRIVING_UNCROPPED, PAINTING_BOXES, SkinHeadDetector
+from kit import PAINTING, read_rgb, read_video
 
 from fom_pipeline.errors import InputError
 from fom_pipeline.faces import (

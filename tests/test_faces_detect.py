@@ -12,12 +12,11 @@ from faces_helpers import (
     DECOY_NEAR,
     DUPLICATE_OF_0,
     NOISY_DETECTIONS,
-    PAINTING,
     PAINTING_BOXES,
     PAINTING_SCORES,
     HandBoxDetector,
-    read_rgb,
 )
+from kit import PAINTING, read_rgb
 
 from fom_pipeline.errors import CheckpointError, InputError, WeightsMissingError
 from fom_pipeline.faces import (

@@ -6,23 +6,16 @@ import time
 
 import numpy as np
 import pytest
-from faces_helpers import PAINTING, PAINTING_BOXES, read_rgb
+from faces_helpers import PAINTING_BOXES
+from kit import PAINTING, face_mask, read_rgb
 
 from fom_pipeline.errors import InputError
 from fom_pipeline.faces import crop_faces, make_faces, paste_faces
-from fom_pipeline.faces.paste import circle_radius
 
 
 @pytest.fixture(scope="module")
 def painting():
     return read_rgb(PAINTING)
-
-
-def circle_mask(face, ratio, hw):
-    x1, y1, x2, y2 = face.crop_box
-    cx, cy = int((x1 + x2) / 2), int((y1 + y2) / 2)
-    ys, xs = np.mgrid[: hw[0], : hw[1]]
-    return (xs - cx) ** 2 + (ys - cy) ** 2 <= circle_radius(face, ratio) ** 2
 
 
 def test_round_trip_reproduces_original_inside_each_circle(painting):
@@ -37,7 +30,7 @@ def test_round_trip_reproduces_original_inside_each_circle(painting):
     canvas = np.zeros_like(painting)
     for face, crop in zip(faces, crops, strict=True):
         out = paste_faces(canvas, [face], crop[None, None], ratio=0.4, feather=0)
-        mask = circle_mask(face, 0.4, hw)
+        mask = face_mask(face, hw)
         assert np.abs(out[0][mask] - painting[mask]).max() <= 1 / 255
         assert (out[0][~mask] == 0).all()  # hard edge: nothing outside the circle changes
 
@@ -47,7 +40,7 @@ def test_round_trip_with_resampling_stays_close(painting):
     crops = crop_faces(painting, faces)
     out = paste_faces(painting, faces, crops[:, None], ratio=0.4, feather=0)
     for face in faces:
-        mask = circle_mask(face, 0.4, painting.shape[:2])
+        mask = face_mask(face, painting.shape[:2])
         assert np.abs(out[0][mask] - painting[mask]).mean() < 0.01
     # paddlegan windows (non-square, stretched) map back just as well
     seed_faces = make_faces(painting.shape[:2], PAINTING_BOXES, crop_mode="paddlegan", size=256)
@@ -62,11 +55,11 @@ def test_feather_softens_edge_and_colour_match_moves_stats(painting):
     hard = paste_faces(painting, faces, bright, feather=0)[0]
     soft = paste_faces(painting, faces, bright, feather=20)[0]
     auto = paste_faces(painting, faces, bright)[0]
-    mask = circle_mask(faces[0], 0.4, hw)
-    edge = mask & ~circle_mask_shrunk(faces[0], 0.4, hw, 20)
+    mask = face_mask(faces[0], hw)
+    edge = mask & ~face_mask(faces[0], hw, grow=-20)
     assert np.allclose(hard[mask], 0.9)
     assert (soft[edge] < 0.9 - 1e-3).any() and (soft[~mask] == painting[~mask]).all()
-    core = circle_mask_shrunk(faces[0], 0.4, hw, 21)
+    core = face_mask(faces[0], hw, grow=-21)
     assert np.allclose(soft[core], 0.9)
     assert not np.array_equal(auto, hard)  # the default feathers
     # Colour match: a wrong-coloured face gets the original region's mean colour.
@@ -77,13 +70,6 @@ def test_feather_softens_edge_and_colour_match_moves_stats(painting):
         err_matched = np.abs(matched[mask].mean(0) - painting[mask].mean(0)).max()
         err_plain = np.abs(plain[mask].mean(0) - painting[mask].mean(0)).max()
         assert err_matched < 0.02 < err_plain
-
-
-def circle_mask_shrunk(face, ratio, hw, by):
-    x1, y1, x2, y2 = face.crop_box
-    cx, cy = int((x1 + x2) / 2), int((y1 + y2) / 2)
-    ys, xs = np.mgrid[: hw[0], : hw[1]]
-    return (xs - cx) ** 2 + (ys - cy) ** 2 <= (circle_radius(face, ratio) - by) ** 2
 
 
 def test_overlapping_faces_composite_in_defined_order():

@@ -10,6 +10,7 @@ import struct
 import numpy as np
 import pytest
 import torch
+from kit import CodePayload
 from safetensors.torch import save_file
 
 from fom_pipeline import pipeline as P
@@ -84,16 +85,6 @@ def test_saving_refuses_other_names_and_existing_files(tmp_path, saved, driving)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dance.safetensors"]  # no temporary file left
 
 
-class _Payload:
-    """A pickle that would create a file when loaded."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
-
-
 def _broken_files(tmp, saved, tiny_checkpoint) -> dict:
     raw = saved.read_bytes()
     files = {}
@@ -106,7 +97,7 @@ def _broken_files(tmp, saved, tiny_checkpoint) -> dict:
     put("empty.safetensors", b"")
     put("cut.safetensors", raw[: len(raw) - 100])
     with open(tmp / "payload.safetensors", "wb") as f:
-        pickle.dump({"value": _Payload(tmp / "ran")}, f)
+        pickle.dump({"value": CodePayload(tmp / "ran", call="open")}, f)
     files["payload.safetensors"] = tmp / "payload.safetensors"
     torch.save({"value": torch.zeros(3, 10, 2)}, tmp / "torch.safetensors")
     files["torch.safetensors"] = tmp / "torch.safetensors"

@@ -9,6 +9,7 @@ from collections import OrderedDict
 
 import pytest
 import torch
+from kit import CodePayload
 from safetensors.torch import load_file
 
 import fom_pipeline as fp
@@ -136,12 +137,8 @@ def test_every_full_size_paddle_layout_loads_with_the_right_config(golden_dir, t
 def test_pdparams_asking_for_any_other_global_is_refused(tmp_path):
     marker = tmp_path / "ran"
 
-    class Sneaky:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
     path = tmp_path / "vox-cpk.pdparams"
-    path.write_bytes(pickle.dumps({"generator": OrderedDict(x=("w", Sneaky())), "kp_detector": {}}, protocol=4))
+    path.write_bytes(pickle.dumps({"generator": OrderedDict(x=("w", CodePayload(marker, call="open"))), "kp_detector": {}}, protocol=4))
     with pytest.raises(fp.CheckpointError, match=r"refusing to load: the pickle asks for '(builtins|io)\.open'"):
         fp.load_model(path)
     assert not marker.exists()

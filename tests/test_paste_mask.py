@@ -8,7 +8,8 @@ import logging
 import cv2
 import numpy as np
 import pytest
-from faces_helpers import PAINTING, PAINTING_BOXES, read_rgb
+from faces_helpers import PAINTING_BOXES
+from kit import PAINTING, face_mask, read_rgb
 
 from fom_pipeline import pipeline as P
 from fom_pipeline.errors import InputError
@@ -30,9 +31,7 @@ def faces():
 
 
 def circle(face, ratio=0.4, grow=0.0) -> np.ndarray:
-    x1, y1, x2, y2 = face.crop_box
-    ys, xs = np.mgrid[: HW[0], : HW[1]]
-    return (xs - int((x1 + x2) / 2)) ** 2 + (ys - int((y1 + y2) / 2)) ** 2 <= (circle_radius(face, ratio) + grow) ** 2
+    return face_mask(face, HW, ratio, grow)
 
 
 def box_mask(face, grow_x=0, grow_y=0, shift_y=0) -> np.ndarray:

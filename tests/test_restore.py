@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import restorers
 import torch
+from kit import CodePayload
 from test_cli import PAINTING_FACES, cli, read_frames
 
 from fom_pipeline import pipeline as P
@@ -142,13 +143,11 @@ def test_load_restore_model_reads_safely_and_explains_problems(tmp_path, restore
     with pytest.raises(CheckpointError, match="architecture spandrel .* does not know"):
         load_restore_model(unknown)
 
-    class Code:  # a pickle that would run code: torch's weights-only reader refuses it
-        def __reduce__(self):
-            return (print, ("ran code",))
-
-    torch.save({"x": Code()}, tmp_path / "evil.pth")
+    # A pickle that would run code: torch's weights-only reader refuses it, and the code never runs.
+    torch.save({"x": CodePayload(tmp_path / "ran")}, tmp_path / "evil.pth")
     with pytest.raises(CheckpointError, match="not a readable weights file"):
         load_restore_model(tmp_path / "evil.pth")
+    assert not (tmp_path / "ran").exists()
     monkeypatch.setitem(sys.modules, "spandrel", None)  # as if spandrel were not installed
     with pytest.raises(MissingPackageError, match="pip install spandrel"):
         load_restore_model(restoreformer)

@@ -3,7 +3,6 @@ face-alignment's own loading (a bare torch.load in older releases, a URL fetch) 
 
 from __future__ import annotations
 
-import os
 import pickle
 import types
 
@@ -12,6 +11,7 @@ import pytest
 import torch
 from face_alignment.detection.sfd import sfd_detector as fa_sfd
 from face_alignment.detection.sfd.net_s3fd import s3fd
+from kit import CodePayload
 from safetensors.torch import save_file
 
 from fom_pipeline.errors import CheckpointError
@@ -74,21 +74,11 @@ def test_pth_and_safetensors_load_without_face_alignments_loader(weights_files, 
     assert (x2 - x1, y2 - y1) == pytest.approx((64, 64), abs=1) and score > 0.99
 
 
-class _Payload:
-    """Unpickling this runs a command that creates a marker file."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 @pytest.mark.parametrize("writer", ["torch.save", "pickle protocol 2"])
 def test_pickle_with_a_payload_is_refused_and_never_runs(tmp_path, face_alignment_loading_forbidden, writer):
     marker = tmp_path / "pwned"
     state = dict(_weights())
-    state["conv1_1.weight"] = _Payload(marker)
+    state["conv1_1.weight"] = CodePayload(marker)
     path = tmp_path / "s3fd-619a316812.pth"
     if writer == "torch.save":
         torch.save(state, path)

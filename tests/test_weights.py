@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import os
 import pickle
 import threading
 from collections import OrderedDict
 from pathlib import Path
 
 import pytest
+from kit import CodePayload
 
 import fom_pipeline as fp
 from fom_pipeline import weights
@@ -240,17 +240,9 @@ def test_download_that_is_not_a_checkpoint_leaves_nothing(release_at, tmp_path, 
     assert weights.ensure_weights("vox-cpk", root, allow_download=True, progress=False, check=False).read_bytes() == body
 
 
-class _Payload:
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_download_carrying_a_pickle_payload_is_refused_unrun(release_at, tmp_path):
     marker = tmp_path / "pwned"
-    body = pickle.dumps({"generator": OrderedDict(a=_Payload(marker)), "kp_detector": {}}, protocol=4)
+    body = pickle.dumps({"generator": OrderedDict(a=CodePayload(marker)), "kp_detector": {}}, protocol=4)
     release_at("vox-cpk-512", body)
     root = tmp_path / "models"
     with pytest.raises(WeightsMissingError, match=r"not usable: .*refusing to load"):

@@ -1,0 +1,91 @@
+"""The test kit: what several test files need, written once.
+
+Where the repository and the shared media are, reading pictures and videos back, the paste circle of a
+face as a mask, and a pickle that would run code (a checkpoint carrying it must be refused unrun).
+The real-ComfyUI checks keep their own decoder (PyAV, as ComfyUI reads videos) in
+``tests/comfyui/video_checks.py``; this kit uses the engine's own readers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("FOM_SHARED_DIR", REPO.parent / "shared")).resolve()
+MEDIA = SHARED / "media"
+GOLDEN = SHARED / "golden"
+PAINTING = MEDIA / "fom_source_image_multi_person.jpg"  # the seed's 1200x900 picture with five faces
+PHOTO = MEDIA / "fom_source_image.png"  # the seed's 256x256 single face
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """float32 RGB [H,W,3] in [0,1]."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert image is not None, f"cannot read {path}"
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+
+
+def read_video(path: Path, every: int = 1) -> np.ndarray:
+    """float32 RGB frames [T,H,W,3] in [0,1] (every n-th frame)."""
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    index = 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if index % every == 0:
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        index += 1
+    cap.release()
+    assert frames, f"cannot read {path}"
+    return np.stack(frames).astype(np.float32) / 255.0
+
+
+def read_frames(path: Path) -> np.ndarray:
+    """Every frame as uint8 RGB [T,H,W,3], decoded by the engine's own reader (ffmpeg)."""
+    from fom_pipeline.video import iter_video_frames
+
+    return np.concatenate(list(iter_video_frames(path)))
+
+
+def circle_mask(hw: tuple[int, int], circles, grow: float = 0.0) -> np.ndarray:
+    """bool [H,W]: pixels within ``radius + grow`` of any (cx, cy, radius) circle's centre."""
+    ys, xs = np.mgrid[0 : hw[0], 0 : hw[1]]
+    mask = np.zeros(hw, bool)
+    for cx, cy, radius in circles:
+        mask |= (xs - cx) ** 2 + (ys - cy) ** 2 <= max(0.0, radius + grow) ** 2
+    return mask
+
+
+def face_circle(face, ratio: float = 0.4) -> tuple[int, int, float]:
+    """Where the engine pastes ``face``: the centre of its crop window and its paste radius."""
+    from fom_pipeline.faces.paste import circle_radius
+
+    x1, y1, x2, y2 = face.crop_box
+    return int((x1 + x2) / 2), int((y1 + y2) / 2), circle_radius(face, ratio)
+
+
+def face_mask(face, hw: tuple[int, int], ratio: float = 0.4, grow: float = 0.0) -> np.ndarray:
+    """bool [H,W]: the pixels the engine's paste circle of ``face`` covers (``grow`` widens it)."""
+    return circle_mask(hw, [face_circle(face, ratio)], grow)
+
+
+class CodePayload:
+    """Unpickling this would create ``marker``: by ``open`` (``call="open"``) or a shell (``"system"``).
+
+    A loader must refuse a file carrying it and leave ``marker`` absent.
+    """
+
+    def __init__(self, marker: Path | str, call: str = "system"):
+        assert call in ("open", "system"), call
+        self.marker, self.call = str(marker), call
+
+    def __reduce__(self):
+        if self.call == "open":
+            return (open, (self.marker, "w"))
+        return (os.system, (f"touch {self.marker}",))
