@@ -21,12 +21,18 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import FOMError, InputError, WeightsMissingError
+from .options import AnimationOptions, PasteOptions
+
+if TYPE_CHECKING:
+    from .pipeline import DrivingKeypoints
+    from .streams import AudioTrack, VideoFile
 
 log = logging.getLogger("fom_pipeline")
 
@@ -275,16 +281,7 @@ def resolve_device(text: str, cpu: bool = False) -> str:
     """Check a --device value against what this machine has (the engine's rules); --cpu wins."""
     from .model import resolve_device as engine_resolve
 
-    if cpu:
-        return "cpu"
-    device = engine_resolve((text or "auto").strip())
-    if device.type == "cuda" and device.index is not None:
-        import torch
-
-        count = torch.cuda.device_count()
-        if device.index >= count:
-            raise InputError(f"device '{text}': only {count} CUDA GPU(s) here, cuda:0 to cuda:{count - 1}")
-    return str(device)
+    return "cpu" if cpu else str(engine_resolve(text or "auto"))
 
 
 def resolve_weights(args: argparse.Namespace, progress: bool) -> Path:
@@ -388,6 +385,20 @@ def _motion_clip(args: argparse.Namespace):
     return DrivingKeypoints(keypoints, motion.fps, None, motion.name, motion.detector)
 
 
+def _driving_video(args: argparse.Namespace):
+    """--driving_video as a stream, cut by --start / --duration / --max_frames and re-timed by --fps."""
+    from .streams import VideoFile
+    from .video import read_video_meta
+
+    meta = read_video_meta(args.driving_video)
+    if args.start and meta.duration and args.start >= meta.duration:
+        raise InputError(f"--start {args.start:g} s is past the end of the driving video "
+                         f"({round(meta.duration, 2):g} s)")
+    _frame_limit(args, meta.fps)  # checks --duration
+    return VideoFile(meta.path, start=args.start, max_frames=args.max_frames, duration=args.duration,
+                     fps=args.fps, audio=not args.no_audio, meta=meta)
+
+
 def _audio_track(args: argparse.Namespace):
     """--audio FILE as the result's sound track, from --start like the motion (None without the flag)."""
     from .streams import AudioTrack
@@ -403,24 +414,97 @@ def _audio_track(args: argparse.Namespace):
     return AudioTrack(path, args.start)
 
 
-def _pick_faces(args, image: np.ndarray, detector, bars: _Bars) -> tuple[list, list | None]:
+def _check_best_frame(args: argparse.Namespace, frames: int) -> None:
+    if args.best_frame is not None and frames > 0 and args.best_frame >= frames:
+        raise InputError(f"--best_frame {args.best_frame} is past the end of the clip ({frames} frames)")
+
+
+def _hand_boxes(args: argparse.Namespace, image: np.ndarray) -> list | None:
+    """--faces parsed and checked against the photo (None without the flag)."""
+    if args.faces is None:
+        return None
+    from .faces import make_faces, parse_boxes
+
+    boxes = parse_boxes(args.faces)
+    make_faces(image.shape[:2], boxes, crop_mode=args.crop_mode)
+    if not boxes:
+        raise InputError("--faces has no boxes; write them as x1,y1,x2,y2;x1,y1,x2,y2")
+    return boxes
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run, read from the flags with each check made once, before any network is loaded.
+
+    ``driving`` is the driving video's stream, or None with ``motion`` (a --driving_motion file's
+    keypoints, already cut); ``boxes`` are the --faces boxes (None: detect them).
+    """
+
+    args: argparse.Namespace
+    output: Path
+    image: np.ndarray
+    driving: VideoFile | None
+    motion: DrivingKeypoints | None
+    audio: AudioTrack | None
+    boxes: list | None
+    mask: np.ndarray | None
+    device: str
+    animation: AnimationOptions
+    paste: PasteOptions
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Job:
+        # Cheap checks first, so a typo fails in a second, not after loading networks.
+        output = _output_path(args)
+        image = read_image(args.source_image)
+        driving = motion = None
+        if args.driving_motion:
+            motion = _motion_clip(args)
+            expected = len(motion)
+        else:
+            driving = _driving_video(args)
+            expected = driving.frame_count
+        audio = _audio_track(args)
+        if args.save_motion:
+            from .motion_file import check_motion_output
+
+            check_motion_output(args.save_motion, args.overwrite, "--save_motion")
+        _check_best_frame(args, expected)
+        boxes = _hand_boxes(args, image)
+        mask = read_mask(args.mask, image.shape[:2]) if args.mask else None
+        reference: int | str = args.best_frame if args.best_frame is not None else \
+            "best" if args.find_best_frame else 0
+        animation = AnimationOptions(relative=args.relative, adapt_scale=args.adapt_scale, reference_frame=reference)
+        paste = PasteOptions(ratio=args.ratio, feather=args.feather, color_match=args.color_match or False)
+        return cls(args, output, image, driving, motion, audio, boxes, mask, resolve_device(args.device, args.cpu),
+                   animation, paste)
+
+    @property
+    def seed_exact(self) -> bool:
+        """The seed's paste: a lone face as its whole crop rectangle, its float predictions cast to uint8
+        (truncating) before pasting."""
+        return self.args.crop_mode == "paddlegan"
+
+    def paste_for(self, faces: int) -> PasteOptions:
+        return replace(self.paste, shape="rect") if self.seed_exact and faces == 1 else self.paste
+
+
+def _pick_faces(job: Job, detector, bars: _Bars) -> tuple[list, list | None]:
     """Boxes (and scores) to animate: typed by hand or detected; one face unless --multi_person."""
     from . import faces as F
 
-    if args.faces is not None:
-        boxes = F.parse_boxes(args.faces)
-        if not boxes:
-            raise InputError("--faces has no boxes; write them as x1,y1,x2,y2;x1,y1,x2,y2")
-        if len(boxes) > 1 and not args.multi_person:
-            bars.note(f"note: {len(boxes)} boxes given without --multi_person; animating only the first")
-            boxes = boxes[:1]
-        return boxes, None
+    multi = job.args.multi_person
+    if job.boxes is not None:
+        if len(job.boxes) > 1 and not multi:
+            bars.note(f"note: {len(job.boxes)} boxes given without --multi_person; animating only the first")
+            return job.boxes[:1], None
+        return job.boxes, None
     # Every face scoring 0.5 or more, left to right; without --multi_person the largest one (the
     # seed's intent; see faces.select_faces).
     with bars.bar("detect faces", 1, unit="image") as bar:
         try:
-            found = F.detect_faces(detector, image.astype(np.float32) / 255.0, threshold=0.5,
-                                   max_faces=0 if args.multi_person else 1, order="left_to_right")
+            found = F.detect_faces(detector, job.image.astype(np.float32) / 255.0, threshold=0.5,
+                                   max_faces=0 if multi else 1, order="left_to_right")
         except F.FaceNotFoundError:
             raise F.FaceNotFoundError(
                 "no face found in the source image (detector score 0.5 or more); give the faces by hand "
@@ -441,115 +525,89 @@ def _tqdm_progress(bar) -> Callable[[int, int], None]:
     return progress
 
 
-def run(args: argparse.Namespace) -> Summary:
-    """Do the whole job for parsed arguments; raises FOMError subclasses for bad input."""
-    bars = _Bars(args.quiet)
-    started = time.perf_counter()
-
-    # Cheap checks first, so a typo fails in a second, not after loading networks.
-    out_path = _output_path(args)
-    image = read_image(args.source_image)
-    from . import pipeline as P
-    from .streams import VideoFile
-    from .video import read_video_meta
-
-    if args.driving_motion:
-        motion = _motion_clip(args)  # read and checked before any network is loaded
-        expected = len(motion)
-    else:
-        meta = read_video_meta(args.driving_video)
-        if args.start and meta.duration and args.start >= meta.duration:
-            raise InputError(f"--start {args.start:g} s is past the end of the driving video "
-                             f"({round(meta.duration, 2):g} s)")
-        _frame_limit(args, meta.fps)  # checks --duration
-        driving = VideoFile(meta.path, start=args.start, max_frames=args.max_frames, duration=args.duration,
-                            fps=args.fps, audio=not args.no_audio, meta=meta)
-        expected = driving.frame_count
-    audio = _audio_track(args)
-    if args.save_motion:
-        from .motion_file import check_motion_output
-
-        check_motion_output(args.save_motion, args.overwrite, "--save_motion")
-    if args.best_frame is not None and expected > 0 and args.best_frame >= expected:
-        raise InputError(f"--best_frame {args.best_frame} is past the end of the clip ({expected} frames)")
-    if args.faces is not None:  # bad boxes fail here, before any network is loaded
-        from .faces import make_faces, parse_boxes
-
-        make_faces(image.shape[:2], parse_boxes(args.faces), crop_mode=args.crop_mode)
-    mask = read_mask(args.mask, image.shape[:2]) if args.mask else None
-    device = resolve_device(args.device, args.cpu)
-    restorer = None
-    if args.restore_model:
-        from .restore import FaceRestorer, load_restore_model
-
-        restorer = FaceRestorer(load_restore_model(args.restore_model, device), device=device)
-
+def _load_detector(job: Job):
+    """The face detector, when faces are detected or the driving video is cropped (else None)."""
     from . import faces as F
-    from . import load_model
 
-    weights_path = resolve_weights(args, progress=not args.quiet)
-    model = load_model(weights_path, device=device, precision=args.precision, warp_border=args.warp_border,
-                       image_size=args.image_size)
-    size = model.image_size
+    args = job.args
+    if job.boxes is not None and not args.crop_driving:
+        return None
+    try:
+        return F.load_face_detector(backend=args.face_detector, device=job.device)
+    except WeightsMissingError as err:
+        hint = "" if args.crop_driving else "; or give the faces by hand with --faces x1,y1,x2,y2"
+        raise WeightsMissingError(f"{str(err).rstrip('.')}{hint}") from None
 
-    detector = None
-    if args.faces is None or args.crop_driving:
-        try:
-            detector = F.load_face_detector(backend=args.face_detector, device=device)
-        except WeightsMissingError as err:
-            hint = "" if args.crop_driving else "; or give the faces by hand with --faces x1,y1,x2,y2"
-            raise WeightsMissingError(f"{str(err).rstrip('.')}{hint}") from None
-    boxes, scores = _pick_faces(args, image, detector, bars)
-    records = F.make_faces(image.shape[:2], boxes, scores, crop_mode=args.crop_mode, size=size)
-    crops = F.crop_faces(image, records)
 
-    # Pass 1: the driving video's keypoints (through its fixed face window when asked), or a motion file's.
-    if args.driving_motion:
+def _driving_motion(job: Job, model, detector, bars: _Bars):
+    """Pass 1: the driving video's keypoints (through its fixed face window when asked), or the motion
+    file's; smoothed, saved, and given the --audio track when asked."""
+    from . import pipeline as P
+
+    args = job.args
+    if job.motion is not None:
         from .motion_file import check_motion_model
 
-        check_motion_model(motion, model, f"--driving_motion {args.driving_motion}")
-        kp = motion
+        check_motion_model(job.motion, model, f"--driving_motion {args.driving_motion}")
+        kp = job.motion
     else:
+        driving = job.driving
         if args.crop_driving:
             with bars.bar("detect driving face", driving.frame_count) as bar:
                 window = P.find_driving_window(detector, driving, progress=_tqdm_progress(bar))
-            driving = P.CroppedFrames(driving, window, size)
+            driving = P.CroppedFrames(driving, window, model.image_size)
         with bars.bar("keypoints", driving.frame_count) as bar:
             kp = P.driving_keypoints(model, driving, batch_size=max(args.batch_size, 8),
                                      progress=_tqdm_progress(bar))
-        kp.name = Path(meta.path).name
+        kp.name = Path(job.driving.path).name
     kp = kp.smoothed(args.smooth)
     if args.save_motion:  # the motion this run uses (smoothed when asked): the file reproduces it
         from .motion_file import save_motion
 
         saved = save_motion(args.save_motion, kp, overwrite=args.overwrite)
         bars.note(f"motion saved: {saved} ({len(kp)} frames, {saved.stat().st_size} bytes)")
-    if audio is not None:
-        kp.audio = audio
-    reference: int | str = 0
-    if args.best_frame is not None:
-        if args.best_frame >= len(kp):
-            raise InputError(f"--best_frame {args.best_frame} is past the end of the clip ({len(kp)} frames)")
-        reference = args.best_frame
-    elif args.find_best_frame:
-        reference = "best"
+    if job.audio is not None:
+        kp.audio = job.audio
+    _check_best_frame(job.args, len(kp))  # a video's frame count can be an estimate until it is read
+    return kp
+
+
+def run(args: argparse.Namespace) -> Summary:
+    """Do the whole job for parsed arguments; raises FOMError subclasses for bad input."""
+    bars = _Bars(args.quiet)
+    started = time.perf_counter()
+    job = Job.from_args(args)
+
+    from . import faces as F
+    from . import load_model
+    from . import pipeline as P
+
+    restorer = None
+    if args.restore_model:
+        from .restore import FaceRestorer, load_restore_model
+
+        restorer = FaceRestorer(load_restore_model(args.restore_model, job.device), device=job.device)
+    weights_path = resolve_weights(args, progress=not args.quiet)
+    model = load_model(weights_path, device=job.device, precision=args.precision, warp_border=args.warp_border,
+                       image_size=args.image_size)
+    detector = _load_detector(job)
+    boxes, scores = _pick_faces(job, detector, bars)
+    records = F.make_faces(job.image.shape[:2], boxes, scores, crop_mode=args.crop_mode, size=model.image_size)
+    crops = F.crop_faces(job.image, records)
+    kp = _driving_motion(job, model, detector, bars)
 
     # Pass 2: every face in lockstep, batch by batch, pasted and encoded as it comes.
-    animation = P.FaceAnimation(model, crops, kp, relative=args.relative, adapt_scale=args.adapt_scale,
-                                reference_frame=reference, batch_size=args.batch_size)
-    # The seed pastes a lone face as its whole crop rectangle, and circles only for several faces;
-    # it cast its float predictions to uint8 (truncating) before pasting.
-    seed_exact = args.crop_mode == "paddlegan"
-    pasted = P.PastedFrames(image, records, animation, ratio=args.ratio, feather=args.feather,
-                            color_match=args.color_match or False, mask=mask, restore=restorer,
-                            shape="rect" if seed_exact and len(records) == 1 else "circle", quantize=seed_exact)
+    animation = P.FaceAnimation(model, crops, kp, job.animation, batch_size=args.batch_size)
+    pasted = P.PastedFrames(job.image, records, animation, job.paste_for(len(records)), mask=job.mask,
+                            restore=restorer, quantize=job.seed_exact)
     if pasted.covered:
         bars.note(f"mask: face(s) {', '.join(str(i + 1) for i in pasted.covered)} pasted through the mask, "
                   "any other in its circle")
-    bars.note(f"model: {size} px on {model.device}, precision {model.precision} ({model.precision_reason})")
+    bars.note(f"model: {model.image_size} px on {model.device}, precision {model.precision} "
+              f"({model.precision_reason})")
     with bars.bar("generate", len(kp)) as bar:
-        writer = P.write_video(pasted, out_path, overwrite=args.overwrite, progress=_tqdm_progress(bar))
-    return Summary(len(records), writer.frames_written, time.perf_counter() - started, out_path,
+        writer = P.write_video(pasted, job.output, overwrite=args.overwrite, progress=_tqdm_progress(bar))
+    return Summary(len(records), writer.frames_written, time.perf_counter() - started, job.output,
                    writer.audio_mode)
 
 

@@ -38,7 +38,7 @@ _USE_CPU = {"python": "use device='cpu'", "cli": "use --device cpu", "node": "pi
 
 def resolve_device(device: str | torch.device) -> torch.device:
     """"auto" picks cuda, then mps, then cpu; anything unknown or unavailable is a clear error."""
-    name = str(device).lower()
+    name = str(device).strip().lower()
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -53,6 +53,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
         raise InputError(f"unknown device '{device}'; use auto, cpu, cuda, cuda:N or mps")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device '{device}' asked for, but no CUDA GPU is available", **_USE_CPU)
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise InputError(f"device '{device}': only {count} CUDA GPU(s) here, cuda:0 to cuda:{count - 1}")
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise InputError(f"device '{device}' asked for, but Apple MPS is not available", **_USE_CPU)
     return dev
