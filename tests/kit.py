@@ -9,6 +9,8 @@ The real-ComfyUI checks keep their own decoder (PyAV, as ComfyUI reads videos) i
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -20,6 +22,13 @@ MEDIA = SHARED / "media"
 GOLDEN = SHARED / "golden"
 PAINTING = MEDIA / "fom_source_image_multi_person.jpg"  # the seed's 1200x900 picture with five faces
 PHOTO = MEDIA / "fom_source_image.png"  # the seed's 256x256 single face
+
+
+def run_cli(*args, timeout: float = 300, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """The real command line (``python -m fom_pipeline``) in the repository, downloads off."""
+    env = {**os.environ, "FOM_ALLOW_DOWNLOAD": "0", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "fom_pipeline", *map(str, args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
 def read_rgb(path: Path) -> np.ndarray:

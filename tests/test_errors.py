@@ -3,18 +3,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
+from kit import run_cli
 
 from fom_pipeline.errors import FOMError, InputError, WeightsMissingError, already_exists
 from fom_pipeline.model import resolve_device
 from fom_pipeline.video import check_output_path
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def test_each_front_end_gets_its_own_advice():
@@ -55,10 +50,8 @@ def test_missing_device_names_each_front_ends_way_to_the_cpu(monkeypatch):
 
 
 def test_the_command_line_shows_its_own_words(media_dir, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "fom_pipeline", "--source_image", str(media_dir / "fom_source_image.png"),
-                           "--driving_video", str(media_dir / "fom_dv.mp4"), "--device", "mps",
-                           "--output", str(tmp_path), "--quiet"],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = run_cli("--source_image", media_dir / "fom_source_image.png", "--driving_video", media_dir / "fom_dv.mp4",
+                   "--device", "mps", "--output", tmp_path, "--quiet")
     if torch.backends.mps.is_available():  # a Mac with Apple MPS runs it: nothing to word
         return
     assert proc.returncode == 1

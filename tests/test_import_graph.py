@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from kit import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("fom_pipeline", "nodes")
 
 

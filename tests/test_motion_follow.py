@@ -11,15 +11,13 @@ adapt_scale, the reference frame (an index, best), both warp borders and the mob
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from kit import run_cli
 from motion_scene import (
     CROP,
     SceneFace,
@@ -48,7 +46,6 @@ from fom_pipeline.testing import (
 )
 from fom_pipeline.video import iter_video_frames
 
-REPO = Path(__file__).resolve().parent.parent
 FRAMES = 12
 TOLERANCE_PX = 1.0  # photo pixels, after the driver's and the output's h264 (measured: under 0.3)
 CROP_TOLERANCE_PX = 0.35  # crop pixels, straight from the engine (measured: under 0.2)
@@ -146,12 +143,6 @@ def test_paddlegan_border_keeps_the_crop_edge_still_where_plain_moves_it(sway_fr
 # command line
 
 
-def _cli(*args, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "FOM_ALLOW_DOWNLOAD": "0"}
-    return subprocess.run([sys.executable, "-m", "fom_pipeline", *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
 def _save_png(path: Path, image: np.ndarray) -> Path:
     cv2.imwrite(str(path), np.clip(image[:, :, ::-1] * 255 + 0.5, 0, 255).astype(np.uint8))
     return path
@@ -180,7 +171,7 @@ def _animate(work: Path, photo: np.ndarray, faces: list[SceneFace], driver: Path
              *flags) -> np.ndarray:
     """Run the command on a generated photo; the decoded output frames, uint8 RGB [T, H, W, 3]."""
     source = _save_png(work / f"{name}.png", photo)
-    result = _cli("--source_image", source, "--driving_video", driver, "--faces", boxes_text(faces),
+    result = run_cli("--source_image", source, "--driving_video", driver, "--faces", boxes_text(faces),
                   "--multi_person", "--weight_path", weights, "--cpu", "--quiet", "--batch_size", 4,
                   "--output", work, "--filename", f"{name}.mp4", *flags)
     assert result.returncode == 0, result.stderr

@@ -6,12 +6,10 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
+from kit import REPO
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from kit import REPO
 
 import fom_pipeline as fp
 from fom_pipeline import precision as P
 
-REPO = Path(__file__).resolve().parent.parent
 CPU = torch.device("cpu")
 # /proc/cpuinfo flag lines of three kinds of CPU (abridged)
 ZEN3 = "fpu sse sse2 ssse3 sse4_1 sse4_2 avx f16c fma avx2 bmi2 sha_ni vaes"

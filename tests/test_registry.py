@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from kit import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 COMFY_CLI_RUFF_RULES = "S102,S307,E702"  # comfy_cli/command/custom_nodes/command.py: validate_node_for_publishing
 
 

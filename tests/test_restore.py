@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import restorers
 import torch
-from kit import CodePayload
-from test_cli import PAINTING_FACES, cli, read_frames
+from kit import CodePayload, read_frames, run_cli
+from test_cli import PAINTING_FACES
 
 from fom_pipeline import pipeline as P
 from fom_pipeline.errors import CheckpointError, InputError
@@ -157,9 +157,9 @@ def test_cli_restore_model_changes_each_face_and_keeps_frames(tmp_path, media_di
     common = ["--source_image", media_dir / "fom_source_image_multi_person.jpg", "--driving_video",
               media_dir / "fom_dv.mp4", "--weight_path", tiny_checkpoint, "--faces", PAINTING_FACES.split(";")[0],
               "--relative", "--adapt_scale", "--max_frames", 3, "--batch_size", 2, "--quiet"]
-    res = cli(*common, "--output", tmp_path / "plain")
+    res = run_cli(*common, "--output", tmp_path / "plain")
     assert res.returncode == 0, res.stderr
-    res = cli(*common, "--restore_model", restoreformer, "--output", tmp_path / "restored")
+    res = run_cli(*common, "--restore_model", restoreformer, "--output", tmp_path / "restored")
     assert res.returncode == 0, res.stderr
     plain, restored = read_frames(tmp_path / "plain" / "result.mp4"), read_frames(tmp_path / "restored" / "result.mp4")
     assert restored.shape == plain.shape == (3, 900, 1200, 3)
@@ -170,7 +170,7 @@ def test_cli_restore_model_changes_each_face_and_keeps_frames(tmp_path, media_di
     env = {"PYTHONPATH": str(tmp_path / "no_spandrel")}  # a spandrel that fails to import
     (tmp_path / "no_spandrel" / "spandrel").mkdir(parents=True)
     (tmp_path / "no_spandrel" / "spandrel" / "__init__.py").write_text("raise ImportError('not installed')\n")
-    res = cli(*common, "--restore_model", restoreformer, "--output", tmp_path / "none", env=env)
+    res = run_cli(*common, "--restore_model", restoreformer, "--output", tmp_path / "none", env=env)
     assert res.returncode == 1 and res.stderr.strip().splitlines()[-1].startswith("error: face restoration needs "
                                                                                   "the spandrel package")
     assert not (tmp_path / "none").exists() or not any((tmp_path / "none").iterdir())

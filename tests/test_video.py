@@ -7,6 +7,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from kit import PHOTO
 
 from fom_pipeline.errors import InputError
 from fom_pipeline.video import (
@@ -82,8 +83,7 @@ def _noise_frames(n: int, h: int, w: int) -> np.ndarray:
     """Natural picture content (the seed's face photo), shifted a little each frame."""
     import cv2
 
-    media = os.environ.get("FOM_SHARED_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-    image = cv2.imread(os.path.join(media, "media", "fom_source_image.png"))[:, :, ::-1]
+    image = cv2.imread(str(PHOTO))[:, :, ::-1]
     image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
     return np.stack([np.roll(image, i, axis=1) for i in range(n)])
 
