@@ -36,15 +36,21 @@ Progress = Callable[[int, int], None]
 _USE_CPU = {"python": "use device='cpu'", "cli": "use --device cpu", "node": "pick device cpu or auto"}
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """"auto" picks cuda, then mps, then cpu; anything unknown or unavailable is a clear error."""
+def best_device() -> torch.device:
+    """What "auto" stands for outside ComfyUI: cuda, then mps, then cpu."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_device(device: str | torch.device, auto: Callable[[], torch.device] = best_device) -> torch.device:
+    """The device to run on: "auto" is ``auto()`` (a front end may put its own choice there, e.g.
+    ComfyUI's); anything unknown or unavailable is a clear error. Every front end decides here."""
     name = str(device).strip().lower()
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        return torch.device(auto())
     try:
         dev = torch.device(name)
     except RuntimeError:

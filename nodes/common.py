@@ -64,11 +64,12 @@ def check_interrupt() -> None:
     comfy.model_management.throw_exception_if_processing_interrupted()
 
 
-def comfy_device(choice: str) -> str:
-    """"auto" follows ComfyUI's model management (so --cpu is honoured); otherwise the user's choice."""
-    if choice == "auto":
-        return comfy.model_management.get_torch_device().type
-    return choice
+def comfy_device(choice: str, node: str) -> str:
+    """The engine's device rule, "auto" following ComfyUI's model management (so --cpu is honoured)."""
+    from fom_pipeline.model import resolve_device
+
+    with engine_errors(node):
+        return resolve_device(choice, auto=comfy.model_management.get_torch_device).type
 
 
 def to_numpy(images: torch.Tensor) -> np.ndarray:

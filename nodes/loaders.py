@@ -125,7 +125,7 @@ class FOMLoadModel(io.ComfyNode):
         from fom_pipeline import load_model
 
         path = _model_path(ckpt_name)
-        dev = comfy_device(device)
+        dev = comfy_device(device, "FOMLoadModel")
         size = int(image_size) or None
         key = (*file_key(path), dev, precision, warp_border, size)
 
@@ -223,7 +223,7 @@ class FOMLoadFaceDetector(io.ComfyNode):
     def execute(cls, backend, weights, device) -> io.NodeOutput:
         from fom_pipeline.faces import load_face_detector
 
-        dev = comfy_device(device)
+        dev = comfy_device(device, "FOMLoadFaceDetector")
         weights_path = _picked_detector_file(weights)
         if weights_path is None and weights != AUTO_WEIGHTS:
             raise FOMNodeError(f"FOMLoadFaceDetector: weights {weights!r} not found in models/face_detection")
