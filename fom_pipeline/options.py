@@ -59,7 +59,7 @@ class AnimationOptions:
             ref = 0
         elif isinstance(ref, numbers.Integral) and not isinstance(ref, bool):
             ref = int(ref)
-        if not (ref == "best" or (isinstance(ref, int) and ref >= 0)):
+        if not (ref == "best" or (type(ref) is int and ref >= 0)):  # True is an int too
             raise InputError(f"reference frame {ref!r} is unknown; use a driving frame index (0 or more), "
                              "'first' or 'best'")
         object.__setattr__(self, "reference_frame", ref)
