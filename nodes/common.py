@@ -1,13 +1,14 @@
-"""Shared helpers for the adapters: ComfyUI <-> engine conversions, progress, cancellation, errors."""
+"""Shared helpers for the adapters: ComfyUI <-> engine conversions, progress, cancellation, errors.
+
+ComfyUI's modules are imported inside the functions that use them, so the conversions, the index
+parser and the error wording import (and are tested) without ComfyUI.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 
-import comfy.model_management
-import comfy.utils
-import folder_paths
 import numpy as np
 import torch
 
@@ -28,6 +29,8 @@ class FOMNodeError(RuntimeError):
 
 def register_model_folders() -> None:
     """Search ComfyUI/models/<name>/ first, then this pack's models/<name>/ for each model kind."""
+    import folder_paths
+
     for name, exts in FOLDER_EXTENSIONS.items():
         folder_paths.add_model_folder_path(name, os.path.join(folder_paths.models_dir, name), is_default=True)
         folder_paths.add_model_folder_path(name, os.path.join(PACK_DIR, "models", name))
@@ -51,6 +54,9 @@ def engine_errors(node: str):
 
 def progress_callback(total: int):
     """A ``progress(done, total)`` for the engine that moves ComfyUI's bar and honours Cancel."""
+    import comfy.model_management
+    import comfy.utils
+
     bar = comfy.utils.ProgressBar(total)
 
     def progress(done: int, new_total: int) -> None:
@@ -61,11 +67,15 @@ def progress_callback(total: int):
 
 
 def check_interrupt() -> None:
+    import comfy.model_management
+
     comfy.model_management.throw_exception_if_processing_interrupted()
 
 
 def comfy_device(choice: str, node: str) -> str:
     """The engine's device rule, "auto" following ComfyUI's model management (so --cpu is honoured)."""
+    import comfy.model_management
+
     from fom_pipeline.model import resolve_device
 
     with engine_errors(node):

@@ -8,9 +8,11 @@ The real-ComfyUI checks keep their own decoder (PyAV, as ComfyUI reads videos) i
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import cv2
@@ -22,6 +24,16 @@ MEDIA = SHARED / "media"
 GOLDEN = SHARED / "golden"
 PAINTING = MEDIA / "fom_source_image_multi_person.jpg"  # the seed's 1200x900 picture with five faces
 PHOTO = MEDIA / "fom_source_image.png"  # the seed's 256x256 single face
+
+
+def load_node_module(name: str) -> types.ModuleType:
+    """``nodes/<name>.py`` imported without ComfyUI: the nodes package's ``__init__`` (which registers the
+    nodes with ComfyUI) is skipped; modules that need no ComfyUI import, relative imports included."""
+    if "fom_nodes" not in sys.modules:
+        package = types.ModuleType("fom_nodes")
+        package.__path__ = [str(REPO / "nodes")]
+        sys.modules["fom_nodes"] = package
+    return importlib.import_module(f"fom_nodes.{name}")
 
 
 def run_cli(*args, timeout: float = 300, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:

@@ -3,22 +3,18 @@ the file identity that makes a checkpoint replaced under the same name load agai
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 from types import SimpleNamespace
 
 import pytest
-from kit import REPO
+from kit import load_node_module
 
 
 @pytest.fixture
 def cache_module():
-    """nodes/model_cache.py loaded by path: the nodes package itself needs ComfyUI to import."""
-    spec = importlib.util.spec_from_file_location("fom_nodes_model_cache", REPO / "nodes" / "model_cache.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """nodes/model_cache.py, imported without ComfyUI."""
+    return load_node_module("model_cache")
 
 
 def test_loads_once_and_keeps_the_most_recent(cache_module):
