@@ -10,7 +10,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 import pytest
-from kit import CodePayload
+from kit import CodePayload, load_node_module
 
 import fom_pipeline as fp
 from fom_pipeline import weights
@@ -150,18 +150,20 @@ def test_models_dir_and_find_weights(tmp_path, monkeypatch):
                                     f"{tmp_path / 'fom' / 'vox-cpk-512.pdparams'}")
 
 
-def test_known_urls():
-    known = weights.KNOWN_WEIGHTS
-    assert known["s3fd"].url == "https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth"
-    base = "https://paddlegan.bj.bcebos.com/applications/first_order_model/"
-    assert known["vox-cpk"].url == base + "vox-cpk.pdparams"
-    assert known["vox-cpk-512"].url == base + "vox-cpk-512.pdparams"
-    # the seed's own predictor (ppgan/apps/first_order_predictor.py) downloads .../vox-mobile.pdparams
-    assert known["vox-mobile"].url == base + "vox-mobile.pdparams"
-    assert known["vox-mobile"].filename == "vox-mobile.pdparams" and known["vox-mobile"].subdir == "fom"
-    assert known["s3fd"].subdir == "face_detection"
-    assert [known[k].filename for k in weights.FOM_RELEASES] == [
-        "vox-cpk.pdparams", "vox-cpk-512.pdparams", "vox-mobile.pdparams"]
+@pytest.mark.parametrize("key", sorted(weights.KNOWN_WEIGHTS))
+def test_each_known_release_downloads_where_the_nodes_and_the_finder_look(key, release_at, tmp_path):
+    """Fetched from its URL, every known file lands in the model folder ComfyUI lists for its kind, with
+    an extension that folder accepts, and is found again by its key and by every spelling it has."""
+    info = weights.KNOWN_WEIGHTS[key]
+    assert info.url.startswith("https://") and info.url.rsplit("/", 1)[1] == info.filename
+    folders = load_node_module("common").FOLDER_EXTENSIONS
+    release_at(key, PAYLOAD)
+    root = tmp_path / "models"
+    path = weights.ensure_weights(key, root, allow_download=True, progress=False, check=False)
+    assert path == root / info.subdir / info.filename and path.read_bytes() == PAYLOAD
+    assert info.subdir in folders and path.suffix in folders[info.subdir]
+    for name in (key, info.filename, *info.aliases):
+        assert weights.find_weights(name, [root]) == path, name
 
 
 @pytest.mark.parametrize("on_disk", ["vox-mobile.pdparams", "vox_mobile.pdparams"])
