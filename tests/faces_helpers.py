@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from kit import MEDIA, read_rgb  # noqa: F401 (test_cli_detect imports read_rgb from here)
+from kit import MEDIA, PAINTING_BOXES, read_rgb  # noqa: F401 (test_cli_detect imports them from here)
 
 DRIVING_UNCROPPED = MEDIA / "lp_driving_d0.mp4"
-
-# The five faces of the 1200x900 painting, typed by hand from a gridded view (forehead to chin,
-# ear to ear, as S3FD frames a face), left to right.
-PAINTING_BOXES = [
-    (195.0, 180.0, 310.0, 300.0),
-    (410.0, 305.0, 505.0, 440.0),
-    (600.0, 185.0, 695.0, 300.0),
-    (695.0, 315.0, 790.0, 440.0),
-    (1085.0, 280.0, 1180.0, 395.0),
-]
-
 
 # What a detector might report on the painting, each face with its own score: the best score is the
 # smallest face on the right (4), the largest face (0) scores lowest of the five, so "largest" and "best

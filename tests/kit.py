@@ -25,6 +25,21 @@ GOLDEN = SHARED / "golden"
 PAINTING = MEDIA / "fom_source_image_multi_person.jpg"  # the seed's 1200x900 picture with five faces
 PHOTO = MEDIA / "fom_source_image.png"  # the seed's 256x256 single face
 
+# The five faces of the 1200x900 painting, typed by hand from a gridded view (forehead to chin,
+# ear to ear, as S3FD frames a face), left to right.
+PAINTING_BOXES = [
+    (195.0, 180.0, 310.0, 300.0),
+    (410.0, 305.0, 505.0, 440.0),
+    (600.0, 185.0, 695.0, 300.0),
+    (695.0, 315.0, 790.0, 440.0),
+    (1085.0, 280.0, 1180.0, 395.0),
+]
+
+
+def faces_text(boxes) -> str:
+    """Boxes as the command line's --faces takes them: "x1,y1,x2,y2;..."."""
+    return ";".join(",".join(f"{v:g}" for v in box) for box in boxes)
+
 
 def load_node_module(name: str) -> types.ModuleType:
     """``nodes/<name>.py`` imported without ComfyUI: the nodes package's ``__init__`` (which registers the

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import restorers
 import torch
-from kit import CodePayload, read_frames, run_cli
-from test_cli import PAINTING_FACES
+from kit import PAINTING_BOXES, CodePayload, faces_text, read_frames, run_cli
 
 from fom_pipeline import pipeline as P
 from fom_pipeline.errors import CheckpointError, InputError
@@ -155,7 +154,7 @@ def test_load_restore_model_reads_safely_and_explains_problems(tmp_path, restore
 
 def test_cli_restore_model_changes_each_face_and_keeps_frames(tmp_path, media_dir, tiny_checkpoint, restoreformer):
     common = ["--source_image", media_dir / "fom_source_image_multi_person.jpg", "--driving_video",
-              media_dir / "fom_dv.mp4", "--weight_path", tiny_checkpoint, "--faces", PAINTING_FACES.split(";")[0],
+              media_dir / "fom_dv.mp4", "--weight_path", tiny_checkpoint, "--faces", faces_text(PAINTING_BOXES[:1]),
               "--relative", "--adapt_scale", "--max_frames", 3, "--batch_size", 2, "--quiet"]
     res = run_cli(*common, "--output", tmp_path / "plain")
     assert res.returncode == 0, res.stderr
