@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import torch
 
+from .arrays import as_numpy, as_tensor
 from .checkpoints import (
     Checkpoint,
     image_size_and_source,
@@ -91,7 +92,7 @@ def _low_precision_parts(generator, kp_detector) -> list[torch.nn.Module]:
 def to_image_batch(images, name: str = "images") -> np.ndarray | torch.Tensor:
     """Check a ComfyUI-style image batch: float [B, H, W, 3] (or one [H, W, 3]) in [0, 1]."""
     if isinstance(images, np.ndarray):
-        images = torch.from_numpy(images)
+        images = as_tensor(images)
     if not isinstance(images, torch.Tensor):
         raise InputError(f"{name} must be an image array [B,H,W,3], got {type(images).__name__}")
     if images.dim() == 3:
@@ -140,9 +141,9 @@ class FOMModel:
         """[B, H, W, 3] in [0, 1] -> [B, 3, S, S] float32 on the device, resized to the model size."""
         s = self.image_size
         if images.shape[1:3] != (s, s):
-            arr = images.cpu().numpy()
+            arr = as_numpy(images)
             interp = cv2.INTER_AREA if arr.shape[1] > s else cv2.INTER_LINEAR
-            images = torch.from_numpy(np.stack([cv2.resize(a, (s, s), interpolation=interp) for a in arr]))
+            images = as_tensor(np.stack([cv2.resize(a, (s, s), interpolation=interp) for a in arr]))
         return images.to(self.device, torch.float32).permute(0, 3, 1, 2).contiguous()
 
     def _kp(self, x: torch.Tensor) -> Keypoints:

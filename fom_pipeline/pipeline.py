@@ -200,7 +200,7 @@ class FaceAnimation:
                                          **self.options.as_kwargs())
                    for crop in picked]
         for per_face in zip(*streams, strict=True):
-            yield np.stack([frames.numpy() for frames in per_face])
+            yield np.stack([as_numpy(frames) for frames in per_face])
 
     def frames(self, progress: Progress | None = None) -> np.ndarray:
         """Every frame of every face, float32 [N,T,S,S,3] (holds the whole animation: short clips)."""

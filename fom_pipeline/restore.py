@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .arrays import as_tensor
+from .arrays import as_numpy, as_tensor
 from .errors import CheckpointError, FOMError, InputError
 
 FACE_RESTORE_SIZE = 512
@@ -122,7 +122,7 @@ class FaceRestorer:
             y = self.model(x.to(dtype)).float()
             if y.shape[-1] != size or y.shape[-2] != size:
                 y = F.interpolate(y, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
-            out[start : start + len(x)] = y.clamp_(0.0, 1.0).permute(0, 2, 3, 1).cpu().numpy()
+            out[start : start + len(x)] = as_numpy(y.clamp_(0.0, 1.0).permute(0, 2, 3, 1))
         return out.reshape(*lead, size, size, 3)
 
 

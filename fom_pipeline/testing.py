@@ -11,6 +11,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
+from .arrays import as_numpy
 from .checkpoints import build_networks
 from .config import RELEASE_CONFIGS
 from .model import FOMModel
@@ -84,7 +85,7 @@ def write_pdparams(path: str | os.PathLike, generator: dict, kp_detector: dict, 
                 continue
             prefix, _, last = key.rpartition(".")
             last = {"running_mean": "_mean", "running_var": "_variance"}.get(last, last)
-            array = value.detach().cpu().float().numpy().astype(np.float32)
+            array = as_numpy(value, np.float32)
             out[f"{prefix}.{last}"] = array if bare else (f"param_{next(names)}", array)
         return out
 

@@ -30,7 +30,7 @@ import torch
 from comfy_api.input import VideoInput
 from comfy_api.input_impl import VideoFromFile
 
-from fom_pipeline.arrays import as_tensor
+from fom_pipeline.arrays import as_numpy, as_tensor
 from fom_pipeline.streams import AudioTrack, FrameArray, FrameSource, Trimmed, VideoFile, as_float
 
 from .common import FOMNodeError, engine_errors, progress_callback
@@ -75,7 +75,7 @@ def _wav_track(audio: dict, owner) -> AudioTrack | None:
     """ComfyUI AUDIO (waveform [1,C,S], sample_rate) as a temporary 16-bit WAV the encoder can mux."""
     if not audio or "waveform" not in audio:
         return None
-    wave_data = audio["waveform"][0].detach().cpu().float().clamp(-1, 1).numpy()  # [C, S]
+    wave_data = as_numpy(audio["waveform"][0].float().clamp(-1, 1))  # [C, S]
     path = _temp_file(".wav")
     with wave.open(path, "wb") as out:
         out.setnchannels(int(wave_data.shape[0]))
@@ -202,7 +202,7 @@ class Resized(FrameSource):
             if self.post_crop is not None:
                 x, y, w, h = self.post_crop
                 out = out[:, y : y + h, x : x + w]
-            yield out.clamp(0.0, 1.0).numpy()
+            yield as_numpy(out.clamp(0.0, 1.0))
 
 
 def crop_rect(x: int, y: int, width: int, height: int, frame_w: int, frame_h: int):
