@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "comfyui"))
+sys.path[:0] = [str(REPO / "tests" / "comfyui"), str(REPO / "tests")]  # comfy_host uses the test kit
 
 from comfy_host import ComfyServer, free_port  # noqa: E402
 

@@ -111,6 +111,12 @@ def face_mask(face, hw: tuple[int, int], ratio: float = 0.4, grow: float = 0.0) 
     return circle_mask(hw, [face_circle(face, ratio)], grow)
 
 
+def eroded(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """bool [H,W]: the mask (above half) shrunk by ``pixels`` with a round brush."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
+    return cv2.erode((mask >= 0.5).astype(np.uint8), kernel) > 0
+
+
 class CodePayload:
     """Unpickling this would create ``marker``: by ``open`` (``call="open"``) or a shell (``"system"``).
 

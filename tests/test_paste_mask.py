@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from faces_helpers import PAINTING_BOXES
-from kit import PAINTING, face_mask, read_rgb
+from kit import PAINTING, eroded, face_mask, read_rgb
 
 from fom_pipeline import pipeline as P
 from fom_pipeline.errors import InputError
@@ -40,11 +40,6 @@ def box_mask(face, grow_x=0, grow_y=0, shift_y=0) -> np.ndarray:
     mask = np.zeros(HW, np.float32)
     mask[max(0, y1 - grow_y + shift_y) : y2 + grow_y + shift_y, max(0, x1 - grow_x) : x2 + grow_x] = 1.0
     return mask
-
-
-def eroded(mask: np.ndarray, pixels: int) -> np.ndarray:
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
-    return cv2.erode((mask >= 0.5).astype(np.uint8), kernel) > 0
 
 
 def test_mask_replaces_the_circle_of_the_faces_it_covers(painting, faces):

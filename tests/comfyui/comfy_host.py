@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from kit import REPO, SHARED
 
-REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 PACK_NAME = "fom_multiface"  # the folder name under custom_nodes/ (also the template group name)
 
@@ -30,7 +30,7 @@ def test_home() -> Path:
 
 def shared_dir() -> Path:
     """The project's shared folder with real media (never copied into the repo)."""
-    return Path(os.environ.get("FOM_SHARED_DIR", REPO.parent / "shared"))
+    return SHARED
 
 
 @dataclass(frozen=True)

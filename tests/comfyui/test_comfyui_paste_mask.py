@@ -20,6 +20,7 @@ import pytest
 import video_checks
 from comfy_host import execution_error
 from conftest import CLIP_FRAMES
+from kit import eroded, face_mask
 from workflow_files import api, with_inputs
 
 HW = (900, 1200)
@@ -53,15 +54,7 @@ def rendered(server, prompt: dict) -> np.ndarray:
 
 
 def disc(face, ratio=0.4, grow=0.0) -> np.ndarray:
-    from fom_pipeline.faces.paste import circle_radius
-
-    x1, y1, x2, y2 = face.crop_box
-    return video_checks.circle_mask(HW, [((x1 + x2) // 2, (y1 + y2) // 2, circle_radius(face, ratio) + grow)])
-
-
-def eroded(mask: np.ndarray, pixels: int) -> np.ndarray:
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
-    return cv2.erode(mask.astype(np.uint8), kernel) > 0
+    return face_mask(face, HW, ratio, grow)
 
 
 @pytest.mark.timeout(600)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from kit import circle_mask
 
 Circle = tuple[float, float, float]  # centre x, centre y, radius (image pixels)
 
@@ -52,15 +53,6 @@ def read_photo(path: str | Path) -> np.ndarray:
 
     with Image.open(path) as img:
         return np.asarray(ImageOps.exif_transpose(img).convert("RGB")).copy()
-
-
-def circle_mask(hw: tuple[int, int], circles: list[Circle], grow: float = 0.0) -> np.ndarray:
-    """bool [H,W]: pixels within ``radius + grow`` of any circle's centre."""
-    ys, xs = np.mgrid[0 : hw[0], 0 : hw[1]]
-    mask = np.zeros(hw, bool)
-    for cx, cy, radius in circles:
-        mask |= (xs - cx) ** 2 + (ys - cy) ** 2 <= max(0.0, radius + grow) ** 2
-    return mask
 
 
 def _link(value) -> str | None:
