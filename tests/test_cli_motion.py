@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kit import REPO, CodePayload
 
 from fom_pipeline.motion_file import load_motion
 from fom_pipeline.video import ffmpeg_exe, iter_video_frames, probe
 
-REPO = Path(__file__).resolve().parent.parent
 FACE = ["--faces", "48,40,208,216"]
 
 
@@ -102,14 +102,6 @@ def test_motion_file_with_audio_and_a_cut(from_video, clips, tiny_checkpoint, tm
     assert res.stderr == ""
 
 
-class _Payload:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
-
-
 @pytest.fixture(scope="module")
 def bad(tmp_path_factory, clips, tiny_checkpoint, from_video) -> dict:
     from fom_pipeline.testing import random_model
@@ -119,7 +111,7 @@ def bad(tmp_path_factory, clips, tiny_checkpoint, from_video) -> dict:
     broken.write_bytes(from_video["motion"].read_bytes()[:-60])
     pickled = folder / "motion.safetensors"
     with open(pickled, "wb") as f:
-        pickle.dump(_Payload(folder / "ran"), f)
+        pickle.dump(CodePayload(folder / "ran", call="open"), f)
     other = folder / "other.safetensors"
     random_model(seed=1).save(other)
     (folder / "exists.safetensors").write_bytes(b"keep")
