@@ -19,10 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from kit import REPO, read_frames
 
 from fom_pipeline.video import ffmpeg_exe, iter_video_frames, probe
-
-REPO = Path(__file__).resolve().parent.parent
 
 # The five faces of the seed's 1200x900 painting, typed by hand (x1,y1,x2,y2), left to right.
 PAINTING_BOXES = [(185, 180, 320, 305), (405, 310, 505, 440), (600, 185, 695, 300),
@@ -35,10 +34,6 @@ def cli(*args, timeout: float = 240, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "FOM_ALLOW_DOWNLOAD": "0", **kwargs.pop("env", {})}
     return subprocess.run([sys.executable, "-m", "fom_pipeline", *map(str, args)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout, **kwargs)
-
-
-def read_frames(path: Path) -> np.ndarray:
-    return np.concatenate(list(iter_video_frames(path)))
 
 
 def read_rgb(path: Path) -> np.ndarray:

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from kit import REPO
 
 from fom_pipeline.video import ffmpeg_exe
 
-REPO = Path(__file__).resolve().parent.parent
 URL = "https://paddlegan.bj.bcebos.com/applications/first_order_model/"
 
 
