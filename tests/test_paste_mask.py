@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from faces_helpers import PAINTING_BOXES
-from kit import PAINTING, eroded, face_mask, read_rgb
+from kit import PAINTING, eroded, face_mask, read_frames, read_rgb, run_cli
 
 from fom_pipeline import pipeline as P
 from fom_pipeline.errors import InputError
@@ -143,8 +143,6 @@ def test_streamed_paste_with_a_mask_checks_first_and_matches_the_whole_array_pat
 
 
 def test_cli_mask_pastes_inside_it_and_keeps_the_photo_in_the_old_circle(tmp_path, media_dir, tiny_checkpoint):
-    from test_cli import cli, read_frames
-
     painting = media_dir / "fom_source_image_multi_person.jpg"
     photo = cv2.imread(str(painting), cv2.IMREAD_COLOR)[:, :, ::-1].astype(int)
     boxes = [PAINTING_BOXES[0], PAINTING_BOXES[2]]
@@ -154,10 +152,10 @@ def test_cli_mask_pastes_inside_it_and_keeps_the_photo_in_the_old_circle(tmp_pat
     common = ["--source_image", painting, "--driving_video", media_dir / "fom_dv.mp4", "--weight_path",
               tiny_checkpoint, "--faces", ";".join(",".join(str(int(v)) for v in b) for b in boxes), "--multi_person",
               "--relative", "--adapt_scale", "--max_frames", 3, "--batch_size", 3]
-    res = cli(*common, "--mask", tmp_path / "mask.png", "--output", tmp_path / "masked")
+    res = run_cli(*common, "--mask", tmp_path / "mask.png", "--output", tmp_path / "masked")
     assert res.returncode == 0, res.stderr
     assert "mask: face(s) 1 pasted through the mask, any other in its circle" in res.stderr
-    res = cli(*common, "--ratio", 1.0, "--feather", 0, "--output", tmp_path / "whole", "--quiet")
+    res = run_cli(*common, "--ratio", 1.0, "--feather", 0, "--output", tmp_path / "whole", "--quiet")
     assert res.returncode == 0, res.stderr
     masked = read_frames(tmp_path / "masked" / "result.mp4").astype(int)
     whole = read_frames(tmp_path / "whole" / "result.mp4").astype(int)  # each whole window pasted
@@ -183,8 +181,6 @@ def test_cli_mask_pastes_inside_it_and_keeps_the_photo_in_the_old_circle(tmp_pat
 
 
 def test_cli_mask_errors(tmp_path, media_dir, tiny_checkpoint):
-    from test_cli import cli
-
     painting = media_dir / "fom_source_image_multi_person.jpg"
     small = np.zeros((450, 600), np.uint8)
     cv2.imwrite(str(tmp_path / "small.png"), small)
@@ -200,7 +196,7 @@ def test_cli_mask_errors(tmp_path, media_dir, tiny_checkpoint):
                 "red.png": "is in colour; --mask reads grey levels",
                 "missing.png": "mask not found"}
     for name, message in expected.items():
-        res = cli("--source_image", painting, "--driving_video", media_dir / "fom_dv.mp4", "--weight_path",
+        res = run_cli("--source_image", painting, "--driving_video", media_dir / "fom_dv.mp4", "--weight_path",
                   tiny_checkpoint, "--faces", "185,180,320,305", "--mask", tmp_path / name, "--output",
                   tmp_path / "out", "--quiet")
         assert res.returncode == 1 and message in res.stderr, (name, res.stderr)
