@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 import pytest
 from footage import make_clip
+from kit import read_frames
 from PIL import Image
-from test_cli import cli, read_frames
+from test_cli import cli
 
 from fom_pipeline.video import probe
 
