@@ -486,6 +486,7 @@ class Job:
         return self.args.crop_mode == "paddlegan"
 
     def paste_for(self, faces: int) -> PasteOptions:
+        """The paste options for ``faces`` animated faces (the seed's paste differs for a lone face)."""
         return replace(self.paste, shape="rect") if self.seed_exact and faces == 1 else self.paste
 
 
