@@ -100,9 +100,10 @@ def _feather(text: str) -> float:
         value = float(text.strip().removesuffix("px"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected pixels, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (hard edge) or more pixels, got {text}")
-    return value
+    try:
+        return PasteOptions(feather=value).feather
+    except InputError as err:
+        raise argparse.ArgumentTypeError(err.worded("cli")) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
