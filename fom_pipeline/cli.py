@@ -561,7 +561,6 @@ def _driving_motion(job: Job, model, detector, bars: _Bars):
         with bars.bar("keypoints", driving.frame_count) as bar:
             kp = P.driving_keypoints(model, driving, batch_size=max(args.batch_size, 8),
                                      progress=_tqdm_progress(bar))
-        kp.name = Path(job.driving.path).name
     kp = kp.smoothed(args.smooth)
     if args.save_motion:  # the motion this run uses (smoothed when asked): the file reproduces it
         from .motion_file import save_motion
