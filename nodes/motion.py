@@ -18,6 +18,11 @@ SMOOTH_TOOLTIP = ("Smooth the keypoints over about this many frames without dela
                   "jittery motion; more also softens quick moves.")
 
 
+def smooth_input(optional: bool = False) -> io.Int.Input:
+    """The ``smooth`` input FOM Extract Keypoints and FOM Load Motion share (one range, one tooltip)."""
+    return io.Int.Input("smooth", default=0, min=0, max=60, optional=optional, tooltip=SMOOTH_TOOLTIP)
+
+
 class FOMExtractKeypoints(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -42,7 +47,7 @@ class FOMExtractKeypoints(io.ComfyNode):
                                        "frames. Above 0: the rate of IMAGE frames (e.g. Get Video Components' "
                                        "fps), or the rate a VIDEO is re-timed to (frames repeated or skipped, "
                                        "same length in seconds)."),
-                io.Int.Input("smooth", default=0, min=0, max=60, optional=True, tooltip=SMOOTH_TOOLTIP),
+                smooth_input(optional=True),
             ],
             outputs=[FOMKeypointsType.Output(display_name="keypoints",
                                              tooltip="Keypoints of each frame, with the video's frame rate "

@@ -10,7 +10,7 @@ import folder_paths
 from comfy_api.v0_0_2 import io
 
 from .common import CATEGORY, FOMNodeError, engine_errors
-from .motion import SMOOTH_TOOLTIP
+from .motion import smooth_input
 from .types import FOMKeypointsType, FOMModelType
 
 MOTION_FOLDER = "fom_motion"  # models/fom_motion/, registered in common.FOLDER_EXTENSIONS
@@ -92,7 +92,7 @@ class FOMLoadMotion(io.ComfyNode):
                 FOMModelType.Input("model", tooltip="The model the motion drives (the one that made it)."),
                 io.Combo.Input("motion", options=motion_file_names(),
                                tooltip="Motion files in input/ and models/fom_motion/."),
-                io.Int.Input("smooth", default=0, min=0, max=60, tooltip=SMOOTH_TOOLTIP),
+                smooth_input(),
                 io.Audio.Input("audio", optional=True, tooltip="Sound for the animation (e.g. Load Audio); a motion "
                                                                "file has none."),
             ],
