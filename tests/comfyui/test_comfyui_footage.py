@@ -53,3 +53,24 @@ def test_variable_rate_clip_through_load_video_plays_in_real_time(comfy_env, fps
     assert info["frames"] == frames  # 1.6 s of motion, not 2.4x slow motion of duplicated frames
     assert info["fps"] == pytest.approx(rate, rel=1e-3)
     assert info["frames"] / info["fps"] == pytest.approx(1.6, abs=1 / rate)
+
+
+PHONE = "fom_phone_hevc.mp4"
+
+
+@pytest.mark.timeout(400)
+def test_phone_clip_through_load_video_keeps_its_length_every_frame_and_its_sound(comfy_env):
+    """A phone clip as users have it: variable rate, HEVC 10-bit stored turned (display matrix), AAC
+    that ends a little before the picture. The animation keeps every frame of its 1.6 s, at 20 fps,
+    and the sound: a shorter track must not cut the video's last frames."""
+    clip = comfy_env.base_dir / "input" / PHONE
+    if not clip.exists():
+        make_clip(clip, VFR, "hevc10", audio_seconds=1.5, rotation=90)
+    prompt = _prompt(None, "fom/phone")
+    prompt["3"]["inputs"]["file"] = PHONE
+    entry = comfy_env.run(prompt, timeout=300)
+    assert entry["status"]["status_str"] == "success", execution_error(entry)
+    info = assets.probe(_saved(comfy_env, entry))
+    assert info["frames"] == 32
+    assert info["fps"] == pytest.approx(20.0, rel=1e-3)
+    assert info["audio"], "the phone clip's sound was dropped"
