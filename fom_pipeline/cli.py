@@ -219,22 +219,32 @@ def build_convert_parser() -> argparse.ArgumentParser:
 # inputs
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """The source photo as uint8 RGB [H,W,3] (grey made RGB, alpha dropped, 16-bit scaled)."""
+def _decode_picture(path: str | os.PathLike, flags: int, what: str, where: str, use: str) -> np.ndarray:
+    """A picture file decoded by OpenCV with ``flags``; a missing, unreadable or non-image file is refused
+    in one line naming ``what`` it is, ``where`` to look and what to ``use`` instead."""
     import cv2
 
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise InputError(f"source image not found: {path} (check the path)")
+        raise InputError(f"{what} not found: {path} ({where})")
     if os.path.isdir(path):
-        raise InputError(f"source image is a folder, not a file: {path}")
+        raise InputError(f"{what} is a folder, not a file: {path}")
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as err:
-        raise InputError(f"source image is not readable: {path} ({err.strerror or err})") from None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH) if data.size else None
+        raise InputError(f"{what} is not readable: {path} ({err.strerror or err})") from None
+    image = cv2.imdecode(data, flags) if data.size else None
     if image is None:
-        raise InputError(f"source image is not an image OpenCV can read: {path} (use a PNG or JPEG)")
+        raise InputError(f"{what} is not an image OpenCV can read: {path} ({use})")
+    return image
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """The source photo as uint8 RGB [H,W,3] (grey made RGB, alpha dropped, 16-bit scaled)."""
+    import cv2
+
+    image = _decode_picture(path, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH, "source image", "check the path",
+                            "use a PNG or JPEG")
     if image.dtype == np.uint16:
         image = (image.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
     elif image.dtype != np.uint8:
@@ -257,12 +267,7 @@ def read_mask(path: str | os.PathLike, photo_hw: tuple[int, int]) -> np.ndarray:
     from .faces.paste import as_mask
 
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InputError(f"mask not found: {path} (check --mask)")
-    data = np.fromfile(path, dtype=np.uint8)
-    mask = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if mask is None:
-        raise InputError(f"mask is not an image OpenCV can read: {path} (use a grayscale PNG)")
+    mask = _decode_picture(path, cv2.IMREAD_UNCHANGED, "mask", "check --mask", "use a grayscale PNG")
     peak = float(np.iinfo(mask.dtype).max) if np.issubdtype(mask.dtype, np.integer) else 1.0
     mask = mask.astype(np.float32) / peak
     if mask.ndim == 3 and mask.shape[2] in (2, 4):
