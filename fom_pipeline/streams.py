@@ -153,6 +153,14 @@ def select_frames(chunks: Iterator[np.ndarray], picks: np.ndarray, size: int = 1
     held: list[np.ndarray] = []
     slot, index, frame = 0, 0, None
     for chunk in chunks:
+        n, end = len(chunk), slot + len(chunk)
+        if not held and 0 < n <= size and (n == size or end == len(picks)) and end <= len(picks) and \
+                np.array_equal(picks[slot : end + 1], np.arange(index, index + min(n + 1, len(picks) - slot))):
+            yield chunk  # each frame picked once, as for a clip at its own rate: passed on, not copied
+            slot, index, frame = end, index + n, chunk[-1]
+            if slot == len(picks):
+                break
+            continue
         for frame in chunk:
             while slot < len(picks) and picks[slot] == index:
                 held.append(frame)
