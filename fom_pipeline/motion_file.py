@@ -50,11 +50,9 @@ def save_motion(path: str | os.PathLike, driving, overwrite: bool = False) -> Pa
 
     path = check_motion_output(path, overwrite)
     kp = driving.keypoints
-    tensors = {"value": kp.value.detach().float().cpu().contiguous()}
-    if kp.jacobian is not None:
-        tensors["jacobian"] = kp.jacobian.detach().float().cpu().contiguous()
-    if driving.detector is not None:
-        tensors["detector"] = driving.detector.detach().float().cpu().contiguous()
+    tensors = {key: tensor.detach().float().cpu().contiguous()
+               for key, tensor in (("value", kp.value), ("jacobian", kp.jacobian), ("detector", driving.detector))
+               if tensor is not None}
     metadata = {"format": FORMAT, "version": str(VERSION), "fps": repr(float(driving.fps)),
                 "name": str(driving.name or ""), "frames": str(len(kp)), "keypoints": str(kp.value.shape[1])}
     path.parent.mkdir(parents=True, exist_ok=True)
