@@ -27,7 +27,7 @@ from .checkpoints import (
 from .errors import InputError
 from .keypoints import Keypoints, find_best_frame, normalize_keypoints
 from .networks.fused import inference_form
-from .precision import PRECISION_CHOICES, PRECISIONS, AcceleratorPrecision, choose_precision
+from .precision import PRECISIONS, AcceleratorPrecision, check_precision, choose_precision
 
 WARP_BORDERS = ("auto", "paddlegan", "plain")
 Progress = Callable[[int, int], None]
@@ -70,8 +70,7 @@ def resolve_device(device: str | torch.device, auto: Callable[[], torch.device] 
 
 def check_options(device, precision: str, warp_border: str) -> torch.device:
     """Validate the load options (device, precision, warp border); returns the device to use."""
-    if precision not in PRECISION_CHOICES:
-        raise InputError(f"unknown precision '{precision}'; use one of {', '.join(PRECISION_CHOICES)}")
+    check_precision(precision)
     if warp_border not in WARP_BORDERS:
         raise InputError(f"unknown warp_border '{warp_border}'; use one of {', '.join(WARP_BORDERS)}")
     dev = resolve_device(device)

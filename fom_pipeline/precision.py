@@ -83,6 +83,12 @@ def torch_accelerator_precision(device: torch.device) -> str:
     return "fp16" if torch.cuda.get_device_capability(device)[0] >= 7 else "fp32"
 
 
+def check_precision(precision: str) -> None:
+    """Refuse a precision that is not one of PRECISION_CHOICES, naming them."""
+    if precision not in PRECISION_CHOICES:
+        raise InputError(f"unknown precision '{precision}'; use one of {', '.join(PRECISION_CHOICES)}")
+
+
 def choose_precision(precision: str, device: torch.device,
                      accelerator_precision: AcceleratorPrecision | None = None) -> PrecisionChoice:
     """The precision to run on ``device``: ``precision`` itself, or what "auto" stands for there.
@@ -91,8 +97,7 @@ def choose_precision(precision: str, device: torch.device,
     management); without it torch is asked. Forcing bf16 on a CPU without native bf16 works but logs a
     one-line warning, since it runs several times slower than fp32.
     """
-    if precision not in PRECISION_CHOICES:
-        raise InputError(f"unknown precision '{precision}'; use one of {', '.join(PRECISION_CHOICES)}")
+    check_precision(precision)
     if device.type == "cpu":
         native = cpu_has_native_bf16()
         if precision == "auto":
