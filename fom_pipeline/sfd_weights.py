@@ -14,9 +14,10 @@ from .errors import CheckpointError
 from .known_weights import KNOWN_WEIGHTS
 
 
-def _unusable_sfd(name: str, exc: BaseException) -> CheckpointError:
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
+def _unusable_sfd(name: str, reason: str | BaseException) -> CheckpointError:
+    """The one-line refusal; ``reason`` is a failure's text, or the exception itself (its first line)."""
+    text = str(reason).strip()
+    first = text.splitlines()[0] if text else type(reason).__name__
     return CheckpointError(
         f"{name} is not usable S3FD weights ({first[:160]}); download {KNOWN_WEIGHTS['s3fd'].url} again"
     )
@@ -44,11 +45,11 @@ def read_sfd_state_dict(path: str | os.PathLike, name: str | None = None) -> dic
             raise _unusable_sfd(name, exc) from None
     else:
         state = load_torch_weights(path, name, "S3FD weights are a plain tensor state dict",
-                                   lambda reason: _unusable_sfd(name, ValueError(reason)))
+                                   lambda reason: _unusable_sfd(name, reason))
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise _unusable_sfd(name, ValueError("the file holds no tensor state dict"))
+        raise _unusable_sfd(name, "the file holds no tensor state dict")
     return {str(k).removeprefix("module."): v for k, v in state.items()}
 
 
