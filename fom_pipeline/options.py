@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import InputError
 
@@ -106,3 +106,12 @@ class PasteOptions:
         """The keyword arguments of :func:`fom_pipeline.faces.paste_faces`."""
         return dict(ratio=self.ratio, feather=self.feather, color_match=self.color_match, shape=self.shape,
                     order=self.order)
+
+
+def paddlegan_paste(options: PasteOptions, crop_mode: str, faces: int) -> tuple[PasteOptions, bool]:
+    """The paste for ``faces`` faces cut with ``crop_mode``, and whether to cast the animated faces to 8 bits
+    (truncating) before pasting. PaddleGAN's own crop ("paddlegan") is pasted as PaddleGAN's demo pastes
+    it: a lone face as its whole crop rectangle, every face cast to uint8 first; other crops as asked."""
+    if crop_mode != "paddlegan":
+        return options, False
+    return (replace(options, shape="rect") if faces == 1 else options), True

@@ -28,8 +28,8 @@ from .sfd_weights import load_sfd_network
 # its names stay importable from here.
 __all__ = [
     "FACE_SUBDIR", "FOM_RELEASES", "FOM_SUBDIR", "KNOWN_WEIGHTS", "PACK_ROOT", "KnownWeights", "download",
-    "downloads_allowed", "ensure_weights", "find_weights", "models_dir", "release_key", "source_url",
-    "weights_check",
+    "downloads_allowed", "ensure_weights", "find_release", "find_weights", "models_dir", "release_for",
+    "release_key", "source_url", "weights_check",
 ]
 
 PACK_ROOT = Path(__file__).resolve().parent.parent
@@ -163,6 +163,20 @@ def find_weights(name: str, search_dirs: Iterable[str | os.PathLike] | None = No
                 if candidate.is_file():
                     return candidate
     return None
+
+
+def release_for(mobile: bool = False, image_size: int | None = None) -> str:
+    """The PaddleGAN release PaddleGAN's demo downloads: the mobile model when asked, the 512 px model
+    for ``image_size`` 512, else vox-cpk (256 px)."""
+    return "vox-mobile" if mobile else ("vox-cpk-512" if image_size == 512 else "vox-cpk")
+
+
+def find_release(key: str, search_dirs: Iterable[str | os.PathLike] | None = None) -> Path | None:
+    """A release on disk: our converted ``.safetensors`` of it first (``vox-cpk.safetensors``, made by
+    ``convert``: it loads faster), else the release file in any accepted spelling (see :func:`find_weights`)."""
+    converted = [Path(name).stem + ".safetensors" for name in KNOWN_WEIGHTS[key].names]
+    found = next(filter(None, (find_weights(name, search_dirs) for name in converted)), None)
+    return found or find_weights(key, search_dirs)
 
 
 def weights_check(dest: str | os.PathLike, subdir: str | None = None) -> Callable[[Path], None]:

@@ -58,8 +58,8 @@ def _find_model(ckpt_name: str) -> str | None:
     if path and os.path.isfile(path):
         return path
     key = _release(ckpt_name)
-    if key is not None:  # the other spelling of a release on disk (vox_mobile.pdparams)
-        found = weights.find_weights(key, folder_paths.get_folder_paths("fom"))
+    if key is not None:  # the release converted (vox-cpk.safetensors), or its other spelling (vox_mobile.pdparams)
+        found = weights.find_release(key, folder_paths.get_folder_paths("fom"))
         if found is not None:
             return str(found)
     return None
