@@ -1,9 +1,10 @@
 """Streaming video in and out through imageio-ffmpeg's ffmpeg binary.
 
 Frames are read and written in chunks so memory stays bounded whatever the video's length. The writer
-encodes into a hidden temporary file beside the final one, muxes the driving video's audio track (copied
-without re-encoding where the container allows it, else AAC) and only then moves the result into place,
-so an interrupted or failed run never leaves a broken file or replaces an existing result.
+encodes into a hidden partial file beside the final one, muxes the driving video's audio track (copied
+without re-encoding where the container allows it, else AAC) and only then moves the result into place
+(:mod:`fom_pipeline.atomic`), so an interrupted or failed run never leaves a broken file or replaces an
+existing result.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import logging
 import os
 import re
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FOMError, InputError, already_exists
+from . import atomic
+from .codecs import COLOR_SPACES, DEFAULT_CODEC, DEFAULT_CRF, DEFAULT_PRESET, VIDEO_ENCODERS
+from .errors import FOMError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -296,18 +298,7 @@ def _to_array(buf: list[bytes], height: int, width: int) -> np.ndarray:
 
 def check_output_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Create the output folder; refuse an existing result unless `overwrite` (checked before any work)."""
-    out = Path(path)
-    if out.exists() and out.is_dir():
-        raise InputError(f"output path is a folder: {out} (give a file name)")
-    if out.exists() and not overwrite:
-        raise already_exists(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"cannot create output folder {out.parent}: {err.strerror or err}") from None
-    if not os.access(out.parent, os.W_OK):
-        raise InputError(f"output folder is not writable: {out.parent}")
-    return out
+    return atomic.check_target(path, overwrite)
 
 
 def _fps_arg(fps: float) -> str:
@@ -352,7 +343,9 @@ def mux_audio(video_path: str | os.PathLike, audio_source: str | os.PathLike, ou
     log.info("audio copy failed (%s); encoding to %s", _last_ffmpeg_line(res.stderr.decode(errors="replace")), codec)
     res = _run_ffmpeg([*base, "-c:a", codec, "-b:a", "192k", *tail])
     if res.returncode != 0:
-        raise VideoError(f"could not add the audio track: {_last_ffmpeg_line(res.stderr.decode(errors='replace'))}")
+        said = res.stderr.decode(errors="replace")
+        raise atomic.disk_error(Path(out_path).parent, said) or \
+            VideoError(f"could not add the audio track: {_last_ffmpeg_line(said)}")
     return "opus" if codec == "libopus" else "aac"
 
 
@@ -370,17 +363,12 @@ class _StderrTail(threading.Thread):
             del self.lines[:-20]
 
     @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
     def last(self) -> str:
-        return _last_ffmpeg_line("\n".join(self.lines))
-
-
-VIDEO_ENCODERS = {"h264": "libx264", "av1": "libsvtav1"}
-# colour space -> (matrix, primaries, transfer) as ffmpeg names them (ComfyUI's Save Video choices)
-COLOR_SPACES = {
-    "sRGB": ("bt709", "bt709", "iec61966-2-1"),
-    "HDR": ("bt2020nc", "bt2020", "arib-std-b67"),
-    "HDR PQ": ("bt2020nc", "bt2020", "smpte2084"),
-}
+        return _last_ffmpeg_line(self.text)
 
 
 class VideoWriter:
@@ -400,9 +388,9 @@ class VideoWriter:
         audio_source: str | os.PathLike | None = None,
         audio_start: float = 0.0,
         overwrite: bool = False,
-        crf: float | None = 18,
-        preset: str | None = "medium",
-        codec: str = "h264",
+        crf: float | None = DEFAULT_CRF,
+        preset: str | None = DEFAULT_PRESET,
+        codec: str = DEFAULT_CODEC,
         bit_depth: int = 8,
         color_space: str | None = None,
     ) -> None:
@@ -439,11 +427,13 @@ class VideoWriter:
     # -- temp files -------------------------------------------------------------------------------
     def _temp_name(self) -> str:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix or '.mp4'}",
-                                    dir=self.path.parent)
-        os.close(fd)
+        name = os.fspath(atomic.new_partial(self.path if self.path.suffix else self.path.with_suffix(".mp4")))
         self._temps.append(name)
         return name
+
+    def _failed(self, message: str, ffmpeg_says: str) -> FOMError:
+        """ffmpeg's failure in our words: the disk's reason when ffmpeg names one, else ``message``."""
+        return atomic.disk_error(self.path.parent, ffmpeg_says) or VideoError(message)
 
     def _start(self) -> None:
         self._video_tmp = self._temp_name()
@@ -503,7 +493,8 @@ class VideoWriter:
             self._proc.stdin.write(np.ascontiguousarray(frames).tobytes())
         except (BrokenPipeError, OSError):
             self._proc.wait()
-            raise VideoError(f"video encoder stopped: {self._stderr.last}") from None
+            self._stderr.join(timeout=5)
+            raise self._failed(f"video encoder stopped: {self._stderr.last}", self._stderr.text) from None
         self.frames_written += len(frames)
 
     def close(self) -> Path:
@@ -521,7 +512,7 @@ class VideoWriter:
         rc = self._proc.wait()
         self._stderr.join(timeout=5)
         if rc != 0:
-            raise VideoError(f"video encoder failed (exit {rc}): {self._stderr.last}")
+            raise self._failed(f"video encoder failed (exit {rc}): {self._stderr.last}", self._stderr.text)
         final_tmp = self._video_tmp
         if self.audio_source:
             muxed = self._temp_name()
@@ -540,27 +531,11 @@ class VideoWriter:
         self._cleanup()
 
     def _commit(self, tmp: str) -> None:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the result normal permissions
-        if self.overwrite:
-            os.replace(tmp, self.path)
-            return
-        try:
-            os.link(tmp, self.path)  # atomic and refuses to replace a file that appeared meanwhile
-        except FileExistsError:
-            raise already_exists(self.path) from None
-        except OSError:
-            if self.path.exists():
-                raise already_exists(self.path) from None
-            os.replace(tmp, self.path)
+        atomic.commit(tmp, self.path, self.overwrite)
 
     def _cleanup(self) -> None:
         for name in self._temps:
-            try:
-                os.unlink(name)
-            except FileNotFoundError:
-                pass
+            atomic.remove(name)
         self._temps = []
 
     def __enter__(self) -> VideoWriter:

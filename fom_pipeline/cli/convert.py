@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from ..atomic import check_target
 from ..errors import InputError
 from .args import build_convert_parser
 
@@ -20,13 +20,7 @@ def run_convert(argv: list[str]) -> int:
         raise InputError(f"output file already exists: {dst} (pass --overwrite to replace it)")
     if dst.suffix != ".safetensors":
         raise InputError(f"the output must be a .safetensors file, e.g. {dst.with_suffix('.safetensors')}")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.stem}.{os.getpid()}.partial.safetensors")
-    try:
-        checkpoints.convert(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    check_target(dst, args.overwrite)
+    checkpoints.convert(src, dst, overwrite=args.overwrite)
     print(f"wrote {dst}")
     return 0

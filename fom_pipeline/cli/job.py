@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..codecs import check_video_name
 from ..errors import InputError
 from ..options import AnimationOptions, PasteOptions, paddlegan_paste
 from ..pictures import read_image, read_mask
@@ -35,6 +36,7 @@ def _output_path(args: argparse.Namespace) -> Path:
         raise InputError(f"--filename {name!r} must be a plain file name; put folders in --output")
     if not Path(name).suffix:
         raise InputError(f"--filename {name!r} has no extension; use e.g. result.mp4")
+    check_video_name(name, what="--filename")
     return check_output_path(Path(args.output) / name, overwrite=args.overwrite)
 
 
