@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from .errors import InputError
 
 RATIO_RANGE = (0.1, 1.0)  # paste circle radius as a fraction of the crop height
-DEFAULT_RATIO = 0.4  # the seed's
+DEFAULT_RATIO = 0.4  # PaddleGAN's demo's
 PASTE_SHAPES = ("circle", "rect")
 PASTE_ORDERS = ("given", "smallest_on_top")
 COLOR_SPACES = ("lab", "rgb")
@@ -25,7 +25,7 @@ def check_ratio(ratio: float) -> float:
     lo, hi = RATIO_RANGE
     value = float(ratio)
     if not lo <= value <= hi:
-        raise InputError(f"ratio {ratio:g} is out of range; use {lo} to {hi} (the seed uses {DEFAULT_RATIO})")
+        raise InputError(f"ratio {ratio:g} is out of range; use {lo} to {hi} (PaddleGAN's demo uses {DEFAULT_RATIO})")
     return value
 
 
@@ -42,7 +42,7 @@ def color_space(color_match: bool | str | None) -> str | None:
 
 @dataclass(frozen=True)
 class AnimationOptions:
-    """How the driving motion moves a face (the seed's ``relative`` / ``adapt_scale`` flags and ours).
+    """How the driving motion moves a face (PaddleGAN's demo's ``relative`` / ``adapt_scale`` flags and ours).
 
     ``relative_jacobian`` None follows ``relative``; ``reference_frame`` is a driving frame index
     ("first" is 0) or "best" (the frame whose pose matches each face best).

@@ -2,7 +2,7 @@
 cannot be used (missing, a folder, unreadable, not an image, the wrong kind of mask).
 
 The command line reads its --source_image and --mask here; the nodes get pictures from ComfyUI, already
-decoded, and check them with :mod:`fom_pipeline.faces.images` like these.
+decoded, and check them with :mod:`fom_pipeline.images` like these.
 """
 
 from __future__ import annotations

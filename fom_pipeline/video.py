@@ -250,7 +250,7 @@ def iter_video_frames(
     ``start`` seconds, at most ``max_frames`` in all.
 
     Only one chunk is held at a time. A file whose tail is damaged yields the frames before the damage
-    (with a warning), as the seed did; a file that yields no frame at all raises InputError.
+    (with a warning), as PaddleGAN's demo did; a file that yields no frame at all raises InputError.
     """
     path = _check_readable(path, "driving video")
     chunk = max(1, int(chunk))

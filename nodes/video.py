@@ -80,7 +80,7 @@ def _owning(source: FrameSource, path: str) -> FrameSource:
     return source
 
 
-def _wav_track(audio: dict, owner) -> AudioTrack | None:
+def wav_track(audio: dict, owner) -> AudioTrack | None:
     """ComfyUI AUDIO (waveform [1,C,S], sample_rate) as a temporary 16-bit WAV the encoder can mux."""
     if not audio or "waveform" not in audio:
         return None
@@ -155,7 +155,7 @@ def frame_source(value, what: str, fps: float | None = None) -> FrameSource:
         return value.source
     if isinstance(value, torch.Tensor):
         with engine_errors(what):
-            return FrameArray(value, fps=fps or 25.0)
+            return FrameArray(value[..., :3], fps=fps or 25.0)  # IMAGE: the alpha, if any, is dropped here
     if isinstance(value, VideoFromFile):
         source = value.get_stream_source()
         with engine_errors(what):
@@ -170,7 +170,7 @@ def frame_source(value, what: str, fps: float | None = None) -> FrameSource:
     if isinstance(value, VideoInput):  # already in memory (e.g. Create Video): use its tensors
         parts = value.get_components()
         holder = FrameArray(parts.images, fps=float(parts.frame_rate or 25))
-        holder.audio = _wav_track(parts.audio, holder)
+        holder.audio = wav_track(parts.audio, holder)
         return holder
     raise FOMNodeError(f"{what}: expected a VIDEO or an IMAGE batch, got {type(value).__name__}")
 

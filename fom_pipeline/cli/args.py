@@ -78,33 +78,33 @@ def build_parser() -> argparse.ArgumentParser:
         description="Animate the faces of a photo with a driving video (First Order Motion Model). "
         "Also: `fom-animate convert IN OUT.safetensors` converts a checkpoint.",
     )
-    seed = p.add_argument_group("the seed's flags (PaddleGAN first-order-demo.py)")
-    seed.add_argument("--source_image", required=True, help="photo whose faces are animated")
-    seed.add_argument("--driving_video", default=None,
+    demo = p.add_argument_group("the flags of PaddleGAN's demo (first-order-demo.py)")
+    demo.add_argument("--source_image", required=True, help="photo whose faces are animated")
+    demo.add_argument("--driving_video", default=None,
                       help="video whose motion drives the faces (or give --driving_motion instead)")
-    seed.add_argument("--output", default="output", help="output folder (default: output)")
-    seed.add_argument("--filename", default="result.mp4", help="output file name in that folder (default: result.mp4)")
-    seed.add_argument("--relative", action="store_true", help="move keypoints relative to the first frame (recommended)")
-    seed.add_argument("--adapt_scale", action="store_true", help="scale the motion to the source face's keypoint spread")
-    seed.add_argument("--ratio", type=_ratio, default=0.4,
+    demo.add_argument("--output", default="output", help="output folder (default: output)")
+    demo.add_argument("--filename", default="result.mp4", help="output file name in that folder (default: result.mp4)")
+    demo.add_argument("--relative", action="store_true", help="move keypoints relative to the first frame (recommended)")
+    demo.add_argument("--adapt_scale", action="store_true", help="scale the motion to the source face's keypoint spread")
+    demo.add_argument("--ratio", type=_ratio, default=0.4,
                       help="paste circle radius as a fraction of the crop height, 0.1-1.0 (default: 0.4)")
-    seed.add_argument("--multi_person", action="store_true",
-                      help="animate every face found; without it only one face is animated, as in the seed")
-    seed.add_argument("--find_best_frame", action="store_true",
+    demo.add_argument("--multi_person", action="store_true",
+                      help="animate every face found; without it only one face is animated, as in PaddleGAN's demo")
+    demo.add_argument("--find_best_frame", action="store_true",
                       help="start from the driving frame that best matches the source face's pose")
-    seed.add_argument("--best_frame", type=_non_negative_int, default=None,
+    demo.add_argument("--best_frame", type=_non_negative_int, default=None,
                       help="use driving frame N (of the clip used) as the reference frame")
-    seed.add_argument("--image_size", type=_positive_int, default=None,
+    demo.add_argument("--image_size", type=_positive_int, default=None,
                       help="crop size the model runs at, the size it was trained at (default: stored in the "
                            "file or named in it, e.g. vox-cpk-512, else 256); 512 picks the 512 release when "
                            "downloading")
-    seed.add_argument("--batch_size", type=_positive_int, default=1,
-                      help="frames generated per network call (default: 1, as the seed; raise it on a GPU)")
-    seed.add_argument("--weight_path", default=None,
+    demo.add_argument("--batch_size", type=_positive_int, default=1,
+                      help="frames generated per network call (default: 1, as PaddleGAN's demo; raise it on a GPU)")
+    demo.add_argument("--weight_path", default=None,
                       help="checkpoint (.pdparams, .pth.tar, .safetensors); default: models/fom/ or download")
-    seed.add_argument("--face_detector", default="sfd", help="face detector backend (default: sfd, the seed's)")
-    seed.add_argument("--cpu", action="store_true", help="run on the CPU (same as --device cpu)")
-    seed.add_argument("--mobile_net", action="store_true", help="use PaddleGAN's mobile model when downloading weights")
+    demo.add_argument("--face_detector", default="sfd", help="face detector backend (default: sfd, as PaddleGAN's demo)")
+    demo.add_argument("--cpu", action="store_true", help="run on the CPU (same as --device cpu)")
+    demo.add_argument("--mobile_net", action="store_true", help="use PaddleGAN's mobile model when downloading weights")
 
     ours = p.add_argument_group("our additions")
     ours.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
@@ -114,9 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     ours.add_argument("--faces", default=None, metavar="BOXES",
                       help='face boxes by hand "x1,y1,x2,y2;..." in source-image pixels (skips the detector)')
     ours.add_argument("--crop_mode", choices=("square", "paddlegan"), default="square",
-                      help="square crops around each face (default) or the seed's paddlegan window")
+                      help="square crops around each face (default) or the paddlegan window of PaddleGAN's demo")
     ours.add_argument("--feather", type=_feather, default=None,
-                      help="soft paste edge in pixels; 0 = the seed's hard edge (default: 10%% of the radius)")
+                      help="soft paste edge in pixels; 0 = PaddleGAN's demo's hard edge (default: 10%% of the radius)")
     ours.add_argument("--color_match", nargs="?", const="lab", default=None, choices=("lab", "rgb"),
                       help="match each pasted face's colours to the photo (lab by default, or rgb)")
     ours.add_argument("--crop_driving", action="store_true",
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     motion = p.add_argument_group("motion: smoothing and motion files")
     motion.add_argument("--smooth", type=_non_negative_int, default=0, metavar="N",
                         help="smooth the driving keypoints over about N frames, without delaying them "
-                             "(0 = off, the seed's behaviour; 3-8 calms jitter)")
+                             "(0 = off, PaddleGAN's demo's behaviour; 3-8 calms jitter)")
     motion.add_argument("--save_motion", default=None, metavar="FILE",
                         help="also save the driving motion this run uses (keypoints after --smooth, fps, clip name) "
                              "to FILE.safetensors; --driving_motion FILE gives the same animation again")

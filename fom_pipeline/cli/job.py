@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def resolve_device(text: str, cpu: bool = False) -> str:
     """Check a --device value against what this machine has (the engine's rules); --cpu wins."""
-    from ..model import resolve_device as engine_resolve
+    from ..devices import resolve_device as engine_resolve
 
     return "cpu" if cpu else str(engine_resolve(text or "auto"))
 
@@ -95,7 +95,7 @@ def _audio_track(args: argparse.Namespace):
     return AudioTrack(path, args.start)
 
 
-def check_best_frame(args: argparse.Namespace, frames: int) -> None:
+def _check_best_frame(args: argparse.Namespace, frames: int) -> None:
     """--best_frame must lie inside a clip of ``frames`` frames."""
     if args.best_frame is not None and frames > 0 and args.best_frame >= frames:
         raise InputError(f"--best_frame {args.best_frame} is past the end of the clip ({frames} frames)")
@@ -151,7 +151,7 @@ class Job:
             from ..motion_file import check_motion_output
 
             check_motion_output(args.save_motion, args.overwrite, "--save_motion")
-        check_best_frame(args, expected)
+        _check_best_frame(args, expected)
         boxes = _hand_boxes(args, image)
         mask = read_mask(args.mask, image.shape[:2]) if args.mask else None
         reference: int | str = args.best_frame if args.best_frame is not None else \

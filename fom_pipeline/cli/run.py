@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, WeightsMissingError
-from .job import Job, check_best_frame
+from ..faces.select import SCORE_THRESHOLD
+from .job import Job
 
 
 class _Bars:
@@ -98,15 +99,15 @@ def _pick_faces(job: Job, detector, bars: _Bars) -> tuple[list, list | None]:
             bars.note(f"note: {len(job.boxes)} boxes given without --multi_person; animating only the first")
             return job.boxes[:1], None
         return job.boxes, None
-    # Every face scoring 0.5 or more, left to right; without --multi_person the largest one (the
-    # seed's intent; see faces.select_faces).
+    # Every face scoring SCORE_THRESHOLD or more, left to right; without --multi_person the largest one
+    # (what PaddleGAN's demo means; see faces.select_faces).
     with bars.bar("detect faces", 1, unit="image") as bar:
         try:
-            found = F.detect_faces(detector, job.image.astype(np.float32) / 255.0, threshold=0.5,
+            found = F.detect_faces(detector, job.image.astype(np.float32) / 255.0, threshold=SCORE_THRESHOLD,
                                    max_faces=0 if multi else 1, order="left_to_right")
         except F.FaceNotFoundError:
             raise F.FaceNotFoundError(
-                "no face found in the source image (detector score 0.5 or more); give the faces by hand "
+                f"no face found in the source image (detector score {SCORE_THRESHOLD:g} or more); give the faces by hand "
                 'with --faces "x1,y1,x2,y2;x1,y1,x2,y2" (pixels)'
             ) from None
         bar.update(1)
@@ -155,7 +156,6 @@ def _driving_motion(job: Job, model, detector, bars: _Bars):
         bars.note(f"motion saved: {saved} ({len(kp)} frames, {saved.stat().st_size} bytes)")
     if job.audio is not None:
         kp.audio = job.audio
-    check_best_frame(job.args, len(kp))  # a video's frame count can be an estimate until it is read
     return kp
 
 
