@@ -24,6 +24,7 @@ import torch
 
 from . import atomic
 from .errors import InputError
+from .inputs import check_input_file
 from .keypoints import Keypoints, same_detector
 
 FORMAT = "fom_motion"
@@ -101,11 +102,7 @@ def load_motion(path: str | os.PathLike):
 
     from .pipeline import DrivingKeypoints
 
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"motion file not found: {path} (check the path)")
-    if os.path.isdir(path):
-        raise InputError(f"motion file is a folder, not a file: {path}")
+    path = check_input_file(path, "motion file", readable=False)  # an unreadable file: see _read_header
     meta = _read_header(path).get("__metadata__") or {}
     if meta.get("format") != FORMAT:
         raise InputError(f"{path} is a .safetensors file but not a motion file (model weights?); {HOW_TO_MAKE}")

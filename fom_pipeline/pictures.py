@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from .errors import InputError
+from .inputs import check_input_file
 
 MASK_GREY_TOLERANCE = 8  # levels (of 255) the channels of a "grey" colour file may differ by (JPEG noise)
 
@@ -21,11 +22,7 @@ def decode_picture(path: str | os.PathLike, flags: int, what: str, where: str, u
     in one line naming ``what`` it is, ``where`` to look and what to ``use`` instead."""
     import cv2
 
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"{what} not found: {path} ({where})")
-    if os.path.isdir(path):
-        raise InputError(f"{what} is a folder, not a file: {path}")
+    path = check_input_file(path, what, where, readable=False)  # an unreadable file: said with its reason below
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as err:

@@ -24,6 +24,7 @@ import numpy as np
 from . import atomic
 from .codecs import COLOR_SPACES, DEFAULT_CODEC, DEFAULT_CRF, DEFAULT_PRESET, VIDEO_ENCODERS
 from .errors import FOMError, InputError
+from .inputs import check_input_file
 
 log = logging.getLogger(__name__)
 
@@ -143,17 +144,6 @@ class VideoMeta:
         return max(0, int(round(self.duration * self.fps))) if self.fps > 0 else 0
 
 
-def _check_readable(path: str | os.PathLike, what: str) -> str:
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"{what} not found: {path} (check the path)")
-    if os.path.isdir(path):
-        raise InputError(f"{what} is a folder, not a file: {path}")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"{what} is not readable: {path} (check its permissions)")
-    return path
-
-
 def _last_ffmpeg_line(text: str) -> str:
     lines = [ln.strip() for ln in str(text).splitlines() if ln.strip() and not ln.startswith("===")]
     return lines[-1] if lines else "unknown ffmpeg error"
@@ -183,7 +173,7 @@ def _open_reader(path: str, input_params: list[str], output_params: list[str]):
 def read_video_meta(path: str | os.PathLike) -> VideoMeta:
     """Size, frame rate, duration, codecs and frame times of a video (see VideoMeta); raises
     InputError for a missing or non-video file."""
-    path = _check_readable(path, "driving video")
+    path = check_input_file(path, "driving video")
     gen, meta = _open_reader(path, [], [])
     gen.close()
     width, height = (int(v) for v in meta["size"])
@@ -252,7 +242,7 @@ def iter_video_frames(
     Only one chunk is held at a time. A file whose tail is damaged yields the frames before the damage
     (with a warning), as PaddleGAN's demo did; a file that yields no frame at all raises InputError.
     """
-    path = _check_readable(path, "driving video")
+    path = check_input_file(path, "driving video")
     chunk = max(1, int(chunk))
     input_params = ["-ss", f"{float(start):.6f}"] if start and start > 0 else []
     output_params = ["-map", "0:v:0", "-fps_mode", "passthrough"]
