@@ -25,17 +25,19 @@ COLOR_SPACES = {
 @dataclass(frozen=True)
 class Container:
     """A container results are written in: its file suffixes, the codecs it takes (the first is its
-    default) and the format names ffmpeg reads it back as (what a VIDEO reports)."""
+    default), the format names ffmpeg reads it back as (what a VIDEO reports) and the ffmpeg encoder
+    for a sound track it cannot take as it is."""
 
     suffixes: tuple[str, ...]
     codecs: tuple[str, ...]
     format_names: str
+    audio_encoder: str = "aac"
 
 
 CONTAINERS = {
     "mp4": Container((".mp4", ".m4v", ".mov"), ("h264", "av1"), "mov,mp4,m4a,3gp,3g2,mj2"),
     "mkv": Container((".mkv",), ("h264", "av1"), "matroska,webm"),
-    "webm": Container((".webm",), ("av1",), "matroska,webm"),
+    "webm": Container((".webm",), ("av1",), "matroska,webm", audio_encoder="libopus"),  # WebM takes Opus, not AAC
 }
 DEFAULT_CONTAINER = "mp4"
 

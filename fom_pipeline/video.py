@@ -22,7 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from . import atomic
-from .codecs import COLOR_SPACES, DEFAULT_CODEC, DEFAULT_CRF, DEFAULT_PRESET, VIDEO_ENCODERS
+from .codecs import (
+    COLOR_SPACES,
+    CONTAINERS,
+    DEFAULT_CODEC,
+    DEFAULT_CONTAINER,
+    DEFAULT_CRF,
+    DEFAULT_PRESET,
+    VIDEO_ENCODERS,
+    container_of,
+)
 from .errors import FOMError, InputError
 from .inputs import check_input_file
 
@@ -329,7 +338,7 @@ def mux_audio(video_path: str | os.PathLike, audio_source: str | os.PathLike, ou
     res = _run_ffmpeg([*base, "-c:a", "copy", *tail])
     if res.returncode == 0:
         return "copy"
-    codec = "libopus" if Path(out_path).suffix.lower() == ".webm" else "aac"  # WebM takes Opus, not AAC
+    codec = CONTAINERS[container_of(out_path) or DEFAULT_CONTAINER].audio_encoder
     log.info("audio copy failed (%s); encoding to %s", _last_ffmpeg_line(res.stderr.decode(errors="replace")), codec)
     res = _run_ffmpeg([*base, "-c:a", codec, "-b:a", "192k", *tail])
     if res.returncode != 0:
@@ -432,7 +441,7 @@ class VideoWriter:
                "-framerate", _fps_arg(self.fps), "-i", "-",
                "-an", "-c:v", VIDEO_ENCODERS[self.codec], *self._quality_args(), *self._color_args(),
                "-pix_fmt", "yuv420p10le" if self.bit_depth >= 10 else "yuv420p"]
-        if self.path.suffix.lower() in (".mp4", ".mov", ""):
+        if container_of(self.path) == "mp4" or not self.path.suffix:
             cmd += ["-movflags", "+faststart"]
         cmd.append(self._video_tmp)
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
