@@ -27,7 +27,6 @@ from .errors import InputError
 from .images import as_rgb_tensor
 from .keypoints import Keypoints, find_best_frame, normalize_keypoints
 from .networks.fused import inference_form
-from .options import AnimationOptions
 from .precision import PRECISIONS, AcceleratorPrecision, check_precision, choose_precision
 from .resize import resize_batch
 
@@ -148,12 +147,16 @@ class FOMModel:
             yield frames
 
     def _reference_index(self, reference_frame, kp_source: Keypoints, driving: Keypoints) -> int:
-        """The driving frame index the motion is taken relative to (the reference-frame rule of
-        AnimationOptions, checked against this clip)."""
-        options = AnimationOptions(reference_frame=reference_frame)
-        options.check_against(len(driving))
-        ref = options.reference_frame
-        return find_best_frame(kp_source, driving) if ref == "best" else ref
+        if isinstance(reference_frame, str):
+            if reference_frame == "best":
+                return find_best_frame(kp_source, driving)
+            if reference_frame in ("first", "0"):
+                return 0
+            raise InputError(f"reference_frame must be an index, 'first' or 'best'; got '{reference_frame}'")
+        index = int(reference_frame)
+        if not 0 <= index < len(driving):
+            raise InputError(f"reference frame {index} is outside the driving video (frames 0..{len(driving) - 1})")
+        return index
 
     def save(self, path: str | os.PathLike) -> None:
         """Write our .safetensors layout (float32 weights, config, origin and image size in the metadata)."""
