@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .arrays import as_tensor
-from .atomic import write_bytes
+from .atomic import check_target, write_bytes
 from .config import infer_config
 from .errors import CheckpointError
 from .networks import KPDetector, OcclusionAwareGenerator
@@ -189,9 +189,8 @@ def read_checkpoint(path: str | os.PathLike, name: str | None = None) -> Checkpo
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(
-            f"checkpoint not found: {path} (put the file there or pick another; weights go in the models/fom folder)"
-        )
+        where = "put the file there or pick another; weights go in the models/fom folder"
+        raise CheckpointError(f"checkpoint not found: {path}", python=where, cli="check the path", node=where)
     kind = _sniff(path, name)
     reader = {"safetensors": _read_safetensors, "pdparams": _read_pdparams, "torch": _read_torch}[kind]
     ckpt = reader(path)
@@ -258,7 +257,7 @@ def save_safetensors(path, generator: dict, kp_detector: dict, config: dict, ori
     tensors.update({f"kp_detector.{k}": v.detach().float().contiguous() if v.is_floating_point() else v.contiguous()
                     for k, v in kp_detector.items()})
     meta = {"format": FORMAT_TAG, "config": json.dumps(config), "origin": origin, "image_size": str(image_size)}
-    write_bytes(path, save(tensors, metadata=meta), overwrite, "converted checkpoint")
+    write_bytes(path, save(tensors, metadata=meta), overwrite)
 
 
 DEFAULT_IMAGE_SIZE = 256
@@ -305,6 +304,7 @@ def convert(src, dst, overwrite: bool = True) -> Path:
     dst = Path(dst)
     if dst.suffix != ".safetensors":
         raise CheckpointError(f"convert writes .safetensors files; name the output like {dst.with_suffix('.safetensors')}")
+    check_target(dst, overwrite)  # before any work
     ckpt = read_checkpoint(src)
     generator, kp_detector = networks_from_checkpoint(ckpt, src)  # proves the weights fit before writing
     save_safetensors(dst, generator.state_dict(), kp_detector.state_dict(), ckpt.config, ckpt.origin,
