@@ -37,10 +37,8 @@ def check_layout(shape: tuple[int, ...], what: str = "image", batched: bool = Fa
         raise InputError(f"{what} is empty (0 frames)")
     height, width = shape[base - 2], shape[base - 1]
     if min(height, width) < MIN_IMAGE_SIDE:
-        raise InputError(
-            f"{what} is only {width}x{height} pixels; faces need an image at least "
-            f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}"
-        )
+        size = f"are {width}x{height} pixels" if batched else f"is only {width}x{height} px"
+        raise InputError(f"{what} {size}; faces need pictures of at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}")
     return channels == 1
 
 
