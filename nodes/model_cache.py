@@ -36,7 +36,8 @@ def file_key(path: str | os.PathLike) -> tuple[str, int, int]:
 class ModelCache:
     """A small LRU of loaded models, keyed by file identity and load options (ComfyUI's own output
     cache forgets a loader as soon as a prompt without it runs; this keeps the weights in memory
-    until ComfyUI frees memory, see ``release_models``)."""
+    until ComfyUI frees memory, see ``release_models``). A value with a ``release()`` method is told
+    when it is forgotten (``managed_models``: ComfyUI drops its entry for the model)."""
 
     def __init__(self, size: int = 3):
         self.size = size
@@ -51,18 +52,30 @@ class ModelCache:
         value = load()
         with self.lock:
             self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
+            evicted = [self.items.popitem(last=False)[1] for _ in range(len(self.items) - self.size)]
+        _forget(evicted)
         return value
+
+    def peek(self, key):
+        """The value loaded under ``key``, or None (never loads)."""
+        with self.lock:
+            return self.items.get(key)
 
     def drop(self, device=None) -> int:
         """Forget the models on ``device``'s type (cpu, cuda, mps), or all with None; how many went."""
         with self.lock:
             keys = [k for k, v in self.items.items()
                     if device is None or device_type(getattr(v, "device", "cpu")) == device_type(device)]
-            for key in keys:
-                del self.items[key]
-        return len(keys)
+            dropped = [self.items.pop(key) for key in keys]
+        _forget(dropped)
+        return len(dropped)
+
+
+def _forget(values) -> None:
+    for value in values:
+        release = getattr(value, "release", None)
+        if release is not None:
+            release()
 
 
 MODEL_CACHE = ModelCache()
