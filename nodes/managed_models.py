@@ -1,6 +1,6 @@
 """The pack's networks under ComfyUI's model management, as ComfyUI's own loaders put theirs.
 
-Each loaded model (the FOMM networks, the face detector) gets a ``ModelPatcher`` (ComfyUI's
+Each loaded model (the FOMM networks, the face detector) gets a ``ModelPatcher`` (0.33's
 ``CoreModelPatcher``, what its upscale and frame-interpolation loaders give plain torch networks)
 sized by its parameters and buffers, and ``load_models_gpu`` loads it before each computation. So
 ComfyUI lists it in ``current_loaded_models``, makes room for it on the GPU, offloads it when another
@@ -105,6 +105,7 @@ def managed(value, modules: dict[str, torch.nn.Module], kind: type[PackNetworks]
     if offload_device != load_device:  # ComfyUI makes room before it loads: start from the offload side
         root.to(offload_device)
         root.device = offload_device
-    patcher = comfy.model_patcher.CoreModelPatcher(root, load_device=load_device, offload_device=offload_device,
-                                                   size=network_bytes(root))
+    # CoreModelPatcher: the DynamicVRAM patcher where 0.33 runs it (plain ModelPatcher on the CPU); 0.3.75 has none
+    patcher_class = getattr(comfy.model_patcher, "CoreModelPatcher", comfy.model_patcher.ModelPatcher)
+    patcher = patcher_class(root, load_device=load_device, offload_device=offload_device, size=network_bytes(root))
     return ManagedModel(value, patcher)

@@ -65,3 +65,20 @@ def test_file_key_changes_when_the_file_is_replaced(cache_module, tmp_path):
     path.write_bytes(b"c" * 101)
     os.utime(path, ns=(2_000_000_000, 2_000_000_000))
     assert cache_module.file_key(path)[2] == 101
+
+
+def test_forgotten_values_are_told_and_peek_never_loads(cache_module):
+    """A value with release() (a ManagedModel: ComfyUI drops its entry) hears when the LRU evicts
+    it or release drops it; peek answers without loading."""
+    cache = cache_module.ModelCache(size=1)
+    released = []
+
+    def value(name):
+        return SimpleNamespace(name=name, device="cpu", release=lambda: released.append(name))
+
+    assert cache.peek("a") is None and not cache.items  # nothing loaded by asking
+    first = cache.get_or_load("a", lambda: value("a"))
+    assert cache.peek("a") is first and released == []
+    cache.get_or_load("b", lambda: value("b"))  # size 1: a is evicted
+    assert released == ["a"] and cache.peek("a") is None
+    assert cache.drop() == 1 and released == ["a", "b"]
