@@ -31,6 +31,7 @@ class Loaded:
         self._load = load
         self._cache = cache
         self.info = dict(info or {})
+        cache.hold(key, self)  # where ComfyUI's output cache rules, the model lives as long as its handles
 
     def get(self):
         return self._cache.get_or_load(self.key, self._load).ready()

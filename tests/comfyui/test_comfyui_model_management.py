@@ -15,7 +15,7 @@ import pytest
 from comfy_host import execution_error
 from kit import load_node_module
 from video_checks import read_frames
-from workflow_files import fast, with_inputs
+from workflow_files import fast, model_prompt, with_inputs
 
 MiB = 1024 * 1024
 OURS = {"FOMNetworks", "FaceDetectorNetwork"}
@@ -92,3 +92,40 @@ def test_comfyui_manages_unloads_and_reloads_our_networks(probed_env):
     print("current_loaded_models after a run: " + ", ".join(
         f"{name} {entry['size'] / MiB:.1f} MiB on {entry['device']} ({entry['patcher']})"
         for name, entry in sorted(after_run.items())) + "; after /free: none of ours")
+
+
+@pytest.mark.timeout(400)
+def test_another_workflow_frees_them_where_the_output_cache_rules(probed_env, comfy_host):
+    """ComfyUI 0.33's RAM-pressure output cache (its default) evicts the outputs of earlier workflows
+    once another one runs (its inactive headroom is all of RAM) and our models leave with their
+    loader's output, as its own do. 0.3.75's classic cache forgets the loader's output too, but
+    there the pack keeps its models for later runs until "unload models"."""
+    server = probed_env
+    server.session.post(f"{server.url}/free", json={"unload_models": True}, timeout=10).raise_for_status()
+    assert _wait_for(lambda: not _ours(server), 30)
+    model_run = model_prompt(assets.PHOTO_FACE, assets.CHECKPOINT)
+
+    def loads() -> int:
+        return server.log_text().count(f"FOM: loading {assets.CHECKPOINT} ")
+
+    def run(prompt: dict) -> None:
+        entry = server.run(prompt, timeout=280)
+        assert entry["status"]["status_str"] == "success", execution_error(entry)
+
+    before = loads()
+    run(model_run)
+    assert "FOMNetworks" in _ours(server) and loads() == before + 1
+    released = "FOM: released 1 loaded model(s) (ComfyUI's output cache let go of its loader)"
+    assert released not in server.log_text()
+    run({"1": {"class_type": "LoadImage", "inputs": {"image": assets.PHOTO_MULTI}},  # no FOM node at all
+         "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+         "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}}})
+    if comfy_host.newer:
+        assert released in server.log_text(), server.log_tail()
+        assert "FOMNetworks" not in _ours(server)
+    else:
+        assert released not in server.log_text()
+        assert "FOMNetworks" in _ours(server)
+    run(model_run)
+    assert loads() == before + (2 if comfy_host.newer else 1)
+    assert "FOMNetworks" in _ours(server)
