@@ -7,12 +7,10 @@ The server is one of its own carrying a test-only extension (loaded_models_probe
 
 from __future__ import annotations
 
-import time
-
 import assets
 import numpy as np
 import pytest
-from comfy_host import execution_error
+from comfy_host import execution_error, wait_for
 from kit import load_node_module
 from video_checks import read_frames
 from workflow_files import fast, model_prompt, with_inputs
@@ -24,15 +22,6 @@ OURS = {"FOMNetworks", "FaceDetectorNetwork"}
 def _ours(server) -> dict:
     """Our entries in ComfyUI's loaded models, by the name of the module ComfyUI manages."""
     return {m["name"]: m for m in server.get_json("/fom_test/loaded_models") if m["name"] in OURS}
-
-
-def _wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return predicate()
 
 
 def _render(server, prompt: dict, prefix: str) -> np.ndarray:
@@ -77,8 +66,8 @@ def test_comfyui_manages_unloads_and_reloads_our_networks(probed_env):
 
     # The editor's "unload models" sends exactly this; ComfyUI unloads ours with its own.
     server.session.post(f"{server.url}/free", json={"unload_models": True}, timeout=10).raise_for_status()
-    assert _wait_for(lambda: not _ours(server), 30), _ours(server)
-    assert _wait_for(lambda: "FOM: released 2 loaded model(s)" in server.log_text(), 30), server.log_tail()
+    assert wait_for(lambda: not _ours(server), 30), _ours(server)
+    assert wait_for(lambda: "FOM: released 2 loaded model(s)" in server.log_text(), 30), server.log_tail()
 
     # Same results from a run that needs both networks again: a threshold every generated face passes
     # (all score 0.982) re-runs the detection, a reference index unused with reference "first" re-runs
@@ -102,7 +91,7 @@ def test_another_workflow_frees_them_where_the_output_cache_rules(probed_env, co
     there the pack keeps its models for later runs until "unload models"."""
     server = probed_env
     server.session.post(f"{server.url}/free", json={"unload_models": True}, timeout=10).raise_for_status()
-    assert _wait_for(lambda: not _ours(server), 30)
+    assert wait_for(lambda: not _ours(server), 30)
     model_run = model_prompt(assets.PHOTO_FACE, assets.CHECKPOINT)
 
     def loads() -> int:
