@@ -37,7 +37,7 @@ CASES = ("config", "config_text", "indices", "motion_fps", "box")
 LOAD_MODEL = "from fom_pipeline.model import load_model\nload_model({path!r}, precision='fp32')\n"
 PARSE_INDICES = """
 try:
-    from fom_pipeline.faces.select import parse_face_numbers as parse
+    from fom_pipeline.faces import parse_face_numbers as parse
 except ImportError:  # before the parser moved into the engine: the node helper, loaded without ComfyUI
     import importlib.util
     spec = importlib.util.spec_from_file_location("node_common", "nodes/common.py")

@@ -17,6 +17,7 @@ from fom_pipeline.faces import (
     driving_window,
     make_faces,
     paddlegan_window,
+    parse_face_numbers,
     select_faces,
 )
 
@@ -172,3 +173,35 @@ def test_driving_window_stays_inside_when_it_fits():
     window = driving_window(boxes, (400, 400), scale=1.5)
     assert window[0] >= 0 and window[1] >= 0  # shifted in, not padded
     assert window[2] - window[0] == 90
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1", [0]), ("1,3", [0, 2]), ("2-4", [1, 2, 3]),
+                                                ("5; 1", [4, 0]), (" 1 , , 2 ", [0, 1])])
+def test_face_indices_are_one_based_as_in_the_preview(text, expected):
+    assert parse_face_numbers(text, 5) == expected
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "no face indices given; write indices like 1,3 or 2-4"),
+    ("x", "face index 'x' is not a number"),
+    ("0", "face index 0 is out of range; there are 5 faces (numbered 1..5)"),
+    ("4-6", "face index 6 is out of range"),
+    ("4-2", "face range '4-2' runs backwards; write it as 2-4"),
+    ("1-20000000", "face index 20000000 is out of range; there are 5 faces (numbered 1..5)"),
+])
+def test_bad_face_indices_name_the_index_and_the_range(text, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_face_numbers(text, 5)
+
+
+def test_a_huge_face_range_is_refused_without_being_expanded():
+    """``1-20000000`` once became a list of twenty million numbers (about 1 GB in ComfyUI) before the check."""
+    import tracemalloc
+
+    tracemalloc.start()
+    with pytest.raises(InputError, match="face index 20000000 is out of range"):
+        parse_face_numbers("1-20000000", 3)
+    assert parse_face_numbers("1-3," * 1000, 3) == [0, 1, 2] * 1000  # each part adds at most 3
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 2**20, peak

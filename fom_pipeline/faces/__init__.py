@@ -23,7 +23,7 @@ from .detect import (
 )
 from .images import as_rgb_float
 from .paste import paste_faces
-from .select import select_faces
+from .select import parse_face_numbers, select_faces
 
 __all__ = [
     "CROP_MODES",
@@ -44,6 +44,7 @@ __all__ = [
     "make_faces",
     "paddlegan_window",
     "parse_boxes",
+    "parse_face_numbers",
     "paste_faces",
     "select_faces",
     "square_window",
