@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import FOMError, InputError, WeightsMissingError
-from .options import AnimationOptions, PasteOptions
+from .options import AnimationOptions, PasteOptions, frame_rate_problem
 
 if TYPE_CHECKING:
     from .pipeline import DrivingKeypoints
@@ -86,13 +86,10 @@ def _seconds(text: str) -> float:
 
 
 def _frame_rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected frames per second, got {text!r}") from None
-    if not math.isfinite(value) or not 0 < value <= 240:
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 240 frames per second, got {text}")
-    return value
+    problem = frame_rate_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return float(text)
 
 
 def _feather(text: str) -> float:

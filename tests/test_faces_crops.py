@@ -205,3 +205,34 @@ def test_a_huge_face_range_is_refused_without_being_expanded():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 2**20, peak
+
+
+def test_a_box_larger_than_the_picture_is_cut_to_it_and_its_crop_stays_small(painting):
+    """A 3000 px box on the 1200x900 painting once made a 6000 px window (432 MB a crop, 4 GB in ComfyUI)."""
+    import tracemalloc
+
+    (face,) = make_faces(painting.shape[:2], [(0, 0, 3000, 3000)], size=256)
+    assert face.box == (0, 0, 1200, 900)
+    assert face.crop_box[2] - face.crop_box[0] == 2400  # crop_scale 2 x the picture's longer side
+    (wide,) = make_faces(painting.shape[:2], [(-5000, 100, 5000, 300)], size=256)
+    assert wide.box == (0, 100, 1200, 300)  # only the side longer than the picture is cut
+    tracemalloc.start()
+    crop = crop_faces(painting, make_faces(painting.shape[:2], [(-1e9, -1e9, 1e9, 1e9)], size=256))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert crop.shape == (1, 256, 256, 3)
+    assert peak < 150 * 2**20, f"{peak / 2**20:.0f} MiB"
+    with pytest.raises(InputError, match=r"crop_scale 50 is out of range; use above 0 to 4"):
+        make_faces(painting.shape[:2], PAINTING_BOXES, crop_scale=50)
+
+
+def test_a_driving_window_far_larger_than_the_frames_is_cut_to_them():
+    from fom_pipeline.pipeline import CroppedFrames
+    from fom_pipeline.streams import FrameArray
+
+    frames = FrameArray(np.random.default_rng(0).random((3, 90, 120, 3), dtype=np.float32), fps=25)
+    cropped = CroppedFrames(frames, (-100000, 10, 100000, 80), 64)
+    assert cropped.window == (0, 10, 120, 80)
+    assert next(cropped.chunks(3)).shape == (3, 64, 64, 3)
+    with pytest.raises(InputError, match=r"driving window \(200, 0, 300, 50\) lies outside the 120x90 frames"):
+        CroppedFrames(frames, (200, 0, 300, 50), 64)

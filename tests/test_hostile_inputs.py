@@ -12,7 +12,7 @@ import json
 import os
 
 import pytest
-from kit import MEDIA, run_cli_measured
+from kit import MEDIA, PAINTING, run_cli_measured
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -86,3 +86,38 @@ def test_convert_refuses_a_huge_or_broken_config_and_writes_nothing(tiny_checkpo
         _one_line(proc, str(weights))
         assert peak < REFUSAL_PEAK_MIB, f"{name}: peak {peak:.0f} MiB"
         assert not out.parent.exists() or not os.listdir(out.parent), os.listdir(out.parent)
+
+
+@pytest.mark.parametrize(("meta", "tensors", "expected"), [
+    ({"fps": "1e9"}, {}, "is damaged (its frame rate must be above 0 and at most 240 frames per second, got 1e9)"),
+    ({"fps": "1e300"}, {}, "is damaged (its frame rate must be above 0 and at most 240 frames per second, got 1e300)"),
+    ({}, {"value": 1e30}, "is damaged (keypoints as large as 1e+30; a model's lie within 2)"),
+])
+def test_a_motion_file_out_of_range_is_refused_before_the_model_loads(tiny_checkpoint, tmp_path, meta, tensors,
+                                                                       expected):
+    import torch
+
+    value = torch.full((4, 10, 2), tensors.get("value", 0.1))
+    path = tmp_path / "motion.safetensors"
+    save_file({"value": value, "jacobian": torch.eye(2).expand(4, 10, 2, 2).contiguous()}, str(path),
+              metadata={"format": "fom_motion", "version": "1", "fps": "25.0", "name": "x", **meta})
+    args = _render(tiny_checkpoint, tmp_path / "out")
+    at = args.index("--driving_video")
+    args[at:at + 2] = ["--driving_motion", path]
+    proc, peak = run_cli_measured(*args)
+    _one_line(proc, f"error: motion file {path} {expected}")
+    assert peak < REFUSAL_PEAK_MIB, f"peak {peak:.0f} MiB"
+    assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")
+
+
+def test_a_face_box_far_larger_than_the_photo_is_cut_to_it(tiny_checkpoint, tmp_path):
+    """A 3000 px box on the 1200x900 painting: before, the 6000 px crop window peaked at 1.2 GB here (4 GB in
+    ComfyUI); cut to the picture, the run is an ordinary one."""
+    out = tmp_path / "out"
+    proc, peak = run_cli_measured("--source_image", PAINTING, "--driving_video", MEDIA / "fom_dv.mp4",
+                                  "--weight_path", tiny_checkpoint, "--faces", "0,0,3000,3000", "--max_frames", "4",
+                                  "--cpu", "--output", out, "--filename", "box.mp4", "--quiet")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "batch_size" not in proc.stderr and proc.stderr.strip() == ""
+    assert os.listdir(out) == ["box.mp4"]
+    assert peak < 1000, f"peak {peak:.0f} MiB"
