@@ -194,3 +194,16 @@ def test_a_broken_file_through_load_video_is_our_one_line(comfy_env, broken_vide
     assert "InvalidDataError" not in message and "av.error" not in message
     assert _outputs(comfy_env) == before
     _serves_the_next_prompt(comfy_env)
+
+
+@pytest.mark.timeout(300)
+def test_a_driving_window_far_larger_than_the_frames_is_cut_to_them(comfy_env):
+    """Before, FOM Crop Driving Video padded the typed window as is: 200000 px a side is 480 GB a frame."""
+    prompt = _keypoints_prompt(CHECKPOINT, ["6", 0], "hostile/window")
+    prompt["2"] = {"class_type": "LoadVideo", "inputs": {"file": DRIVER_CROPPED}}
+    prompt["6"] = {"class_type": "FOMCropDrivingVideo", "inputs": {"driving": ["2", 0], "size": 256, "scale": 1.8,
+                                                                  "box": "-100000,-100000,100000,100000",
+                                                                  "detect_every": 0}}
+    entry, growth = _peak_growth(comfy_env, prompt)
+    assert entry["status"]["status_str"] == "success", execution_error(entry)
+    assert growth < 600 * MIB, f"the server grew {growth / MIB:.0f} MiB"
