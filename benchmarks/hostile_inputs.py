@@ -5,6 +5,9 @@ code in ``--code`` (default: this checkout), so the same script measures another
 before/after comparison (``--code /path/to/older/checkout``). A child may use at most ``--limit_gib``
 of address space, so a case that would take the machine's memory fails there instead.
 
+Each row: the child's peak memory, its whole run (Python and torch start-up included) and, where
+timed, the call alone from its start to its result or refusal.
+
 - ``config W``: a small generated .safetensors whose stored config claims generator layers W wide
   (block_expansion = max_features = W), loaded with ``load_model``;
 - ``config text``: a stored config that is not JSON;
@@ -34,8 +37,17 @@ sys.path.insert(0, str(REPO))
 SHARED = Path(os.environ.get("FOM_SHARED_DIR", REPO.parent / "shared")).resolve()
 CASES = ("config", "config_text", "indices", "motion_fps", "box")
 
-LOAD_MODEL = "from fom_pipeline.model import load_model\nload_model({path!r}, precision='fp32')\n"
-PARSE_INDICES = """
+# Each call is timed on its own too (after the imports): from its start to its result or refusal.
+TIMED = """
+import time
+<IMPORTS>
+start = time.perf_counter()
+try:
+    <CALL>
+finally:
+    print(f"CALL_SECONDS {time.perf_counter() - start:.3f}", flush=True)
+"""
+FIND_PARSER = """
 try:
     from fom_pipeline.faces import parse_face_numbers as parse
 except ImportError:  # before the parser moved into the engine: the node helper, loaded without ComfyUI
@@ -44,9 +56,16 @@ except ImportError:  # before the parser moved into the engine: the node helper,
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     parse = module.parse_indices
-parse('1-20000000', 3)
 """
-LOAD_MOTION = "from fom_pipeline.motion_file import load_motion\nload_motion({path!r})\n"
+
+
+def _timed(imports: str, call: str) -> list[str]:
+    """A child Python's arguments: ``imports``, then ``call`` timed."""
+    return ["-c", TIMED.replace("<IMPORTS>", imports).replace("<CALL>", call)]
+
+
+def _load_model(path: Path) -> list[str]:
+    return _timed("from fom_pipeline.model import load_model", f"load_model({str(path)!r}, precision='fp32')")
 
 
 def _limit(gib: float):
@@ -64,13 +83,11 @@ def measure(argv: list[str], code: Path, limit_gib: float) -> dict:
                             stderr=subprocess.STDOUT, text=True, preexec_fn=_limit(limit_gib))
     output = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
-    lines = [ln for ln in output.splitlines() if ln.strip()]
+    lines = [ln for ln in output.splitlines() if ln.strip() and not ln.startswith("CALL_SECONDS")]
+    timed = [float(ln.split()[1]) for ln in output.splitlines() if ln.startswith("CALL_SECONDS")]
     return {"seconds": time.perf_counter() - start, "peak_mib": usage.ru_maxrss / 1024,
-            "exit": os.waitstatus_to_exitcode(status), "last": lines[-1][:200] if lines else ""}
-
-
-def _python(code_text: str) -> list[str]:
-    return ["-c", code_text]
+            "call": timed[0] if timed else None, "exit": os.waitstatus_to_exitcode(status),
+            "last": lines[-1][:200] if lines else ""}
 
 
 def _checkpoint_with_config(folder: Path, name: str, config_text: str) -> Path:
@@ -124,8 +141,9 @@ def _box_run(folder: Path) -> list[str]:
 
 
 def _show(label: str, result: dict) -> None:
-    print(f"{label:<22} peak {result['peak_mib']:8.1f} MiB  {result['seconds']:6.1f} s  exit {result['exit']:3d}  "
-          f"| {result['last']}", flush=True)
+    call = f"{result['call']:6.2f} s" if result["call"] is not None else "    --  "
+    print(f"{label:<22} peak {result['peak_mib']:8.1f} MiB  process {result['seconds']:6.1f} s  call {call}  "
+          f"exit {result['exit']:3d}  | {result['last']}", flush=True)
 
 
 def main() -> None:
@@ -142,16 +160,16 @@ def main() -> None:
         if "config" in opts.cases:
             for width in opts.widths:
                 path = _checkpoint_with_config(folder, f"wide{width}.safetensors", _wide_config(width))
-                _show(f"config width {width}", measure(_python(LOAD_MODEL.format(path=str(path))), code,
-                                                       opts.limit_gib))
+                _show(f"config width {width}", measure(_load_model(path), code, opts.limit_gib))
         if "config_text" in opts.cases:
             path = _checkpoint_with_config(folder, "text.safetensors", "{not json")
-            _show("config not JSON", measure(_python(LOAD_MODEL.format(path=str(path))), code, opts.limit_gib))
+            _show("config not JSON", measure(_load_model(path), code, opts.limit_gib))
         if "indices" in opts.cases:
-            _show("indices 1-20000000", measure(_python(PARSE_INDICES), code, opts.limit_gib))
+            _show("indices 1-20000000", measure(_timed(FIND_PARSER, "parse('1-20000000', 3)"), code, opts.limit_gib))
         if "motion_fps" in opts.cases:
             path = _motion_file(folder)
-            _show("motion fps 1e9", measure(_python(LOAD_MOTION.format(path=str(path))), code, opts.limit_gib))
+            load = _timed("from fom_pipeline.motion_file import load_motion", f"load_motion({str(path)!r})")
+            _show("motion fps 1e9", measure(load, code, opts.limit_gib))
         if "box" in opts.cases:
             _show("box 3000px on 1200x900", measure(_box_run(folder), code, opts.limit_gib))
 

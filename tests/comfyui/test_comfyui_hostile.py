@@ -121,6 +121,7 @@ def test_a_stored_config_that_is_huge_or_not_settings_is_one_node_error(comfy_en
     entry, growth = _peak_growth(comfy_env, _keypoints_prompt(stored_configs[case], ["1", 0], "hostile/config"))
     message = _error(entry)
     assert message.startswith("FOMLoadModel: ") and expected in message, message
+    print(f"stored config {case}: server peak +{growth / MIB:.0f} MiB")
     assert growth < 300 * MIB, f"the server grew {growth / MIB:.0f} MiB"  # before: 10.4 GiB for "wide"
     assert _outputs(comfy_env) == before
     _serves_the_next_prompt(comfy_env)
@@ -135,6 +136,7 @@ def test_a_huge_face_range_is_refused_without_holding_memory(comfy_env):
     assert _error(entry) == ("FOMSelectFaces: FOMSelectFaces: face index 20000000 is out of range; there are 2 faces "
                              "(numbered 1..2)")
     held = psutil.Process(comfy_env.proc.pid).memory_info().rss - rss
+    print(f"face range 1-20000000: server peak +{growth / MIB:.0f} MiB, held afterwards +{held / MIB:.0f} MiB")
     assert growth < 200 * MIB and held < 100 * MIB, (growth / MIB, held / MIB)  # before: about 1 GB held
     _serves_the_next_prompt(comfy_env)
 
@@ -144,6 +146,7 @@ def test_a_box_far_larger_than_the_photo_is_cut_to_it(comfy_env):
     """A 3000 px box on the 1200x900 painting: before, a 6000 px window and 4 GB in ComfyUI."""
     entry, growth = _peak_growth(comfy_env, _faces_prompt(PHOTO_MULTI, "0,0,3000,3000"))
     assert entry["status"]["status_str"] == "success", execution_error(entry)
+    print(f"3000 px box on 1200x900: server peak +{growth / MIB:.0f} MiB")
     assert growth < 600 * MIB, f"the server grew {growth / MIB:.0f} MiB"
     _serves_the_next_prompt(comfy_env)
 
@@ -206,4 +209,5 @@ def test_a_driving_window_far_larger_than_the_frames_is_cut_to_them(comfy_env):
                                                                   "detect_every": 0}}
     entry, growth = _peak_growth(comfy_env, prompt)
     assert entry["status"]["status_str"] == "success", execution_error(entry)
+    print(f"200000 px driving window: server peak +{growth / MIB:.0f} MiB")
     assert growth < 600 * MIB, f"the server grew {growth / MIB:.0f} MiB"
