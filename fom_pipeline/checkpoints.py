@@ -253,12 +253,21 @@ def _shape_mismatch(own: dict, given: dict) -> str:
     return "; ".join(parts)
 
 
+def sane_config(config, path) -> dict:
+    """``config`` if :func:`~fom_pipeline.config.check_config` finds it sane, else a CheckpointError
+    naming ``path``: what must hold before anything is computed from a config (even its sizes)."""
+    try:
+        return check_config(config)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: the stored model config is invalid ({exc}); {REMAKE}") from None
+
+
 def check_fits(config: dict, generator_shapes: dict, kp_shapes: dict, path, described: str = "the config") -> None:
     """Refuse ``config`` unless it is sane (:func:`~fom_pipeline.config.check_config`) and the networks it
     describes have exactly the given tensor shapes. The networks are built on the meta device (shapes
     only, no memory), so a config claiming huge layers costs nothing before it is refused."""
+    sane_config(config, path)
     try:
-        check_config(config)
         with torch.device("meta"):
             generator, kp_detector = build_networks(config)
     except (TypeError, KeyError, ValueError) as exc:
