@@ -166,4 +166,5 @@ def test_load_motion_reads_a_file_replaced_under_the_same_name(comfy_env, saved)
     after = read_frames(_video(comfy_env, second)).astype(np.int16)
     cached = {n for event, data in status_messages(second) if event == "execution_cached" for n in data["nodes"]}
     assert "9" not in cached, "ComfyUI kept FOM Load Motion's output for the replaced file"
-    assert after.shape == before.shape and np.abs(after - before).mean() > 0.5, "the old motion was used"
+    # the same motion renders the same frames (h264 aside: at most 1 level, see above); another differs
+    assert after.shape == before.shape and np.abs(after - before).max() > 8, "the old motion was used"
