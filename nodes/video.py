@@ -30,18 +30,8 @@ import torch
 from comfy_api.input import VideoInput
 from comfy_api.input_impl import VideoFromFile
 
+from fom_pipeline import codecs
 from fom_pipeline.arrays import as_numpy, as_tensor
-from fom_pipeline.codecs import (
-    COLOR_SPACES,
-    CONTAINERS,
-    DEFAULT_CODEC,
-    DEFAULT_CONTAINER,
-    DEFAULT_CRF,
-    DEFAULT_PRESET,
-    VIDEO_ENCODERS,
-    container_of,
-    default_codec,
-)
 from fom_pipeline.errors import FOMError
 from fom_pipeline.streams import AudioTrack, FrameArray, FrameSource, Trimmed, VideoFile, as_float
 from fom_pipeline.video import read_video_meta
@@ -247,12 +237,12 @@ class Encoding:
     """How a render is encoded: Save Video's container, codec and re-encode options. The default
     is the pack's own (h264, crf 18, untagged), used when Save Video asks for nothing else."""
 
-    container: str = DEFAULT_CONTAINER
-    codec: str = DEFAULT_CODEC
-    crf: float | None = DEFAULT_CRF
+    container: str = codecs.DEFAULT_CONTAINER
+    codec: str = codecs.DEFAULT_CODEC
+    crf: float | None = codecs.DEFAULT_CRF
     bit_depth: int = 8
     color_space: str | None = None
-    preset: str | None = DEFAULT_PRESET
+    preset: str | None = codecs.DEFAULT_PRESET
 
     def writer_options(self) -> dict:
         return {"codec": self.codec, "crf": self.crf, "bit_depth": self.bit_depth,
@@ -275,27 +265,27 @@ def requested_encoding(path, format="auto", codec="auto", bit_depth=None, crf=No
     sRGB when no colour space is named, as core tags the videos it makes from images."""
     container = _option(format)
     if container == "auto":
-        named = container_of(path) if isinstance(path, (str, os.PathLike)) else None
-        container = named if named in ("mkv", "webm") else DEFAULT_CONTAINER  # .mov/.m4v: core's mp4
+        named = codecs.container_of(path) if isinstance(path, (str, os.PathLike)) else None
+        container = named if named in ("mkv", "webm") else codecs.DEFAULT_CONTAINER  # .mov/.m4v: core's mp4
     name = _option(codec)
     if name == "auto":
-        name = default_codec(container)
-    if container not in CONTAINERS or name not in VIDEO_ENCODERS:
-        raise FOMNodeError(f"Save Video: cannot write {container} with {name}; pick {', '.join(CONTAINERS)} with "
-                           f"{' or '.join(VIDEO_ENCODERS)}")
-    if name not in CONTAINERS[container].codecs:
+        name = codecs.default_codec(container)
+    if container not in codecs.CONTAINERS or name not in codecs.VIDEO_ENCODERS:
+        raise FOMNodeError(f"Save Video: cannot write {container} with {name}; pick "
+                           f"{', '.join(codecs.CONTAINERS)} with {' or '.join(codecs.VIDEO_ENCODERS)}")
+    takes = codecs.CONTAINERS[container].codecs
+    if name not in takes:
+        others = "/".join(c for c, info in codecs.CONTAINERS.items() if name in info.codecs)
         raise FOMNodeError(f"Save Video: {_CONTAINER_TITLES.get(container, container)} needs the "
-                           f"{' or '.join(CONTAINERS[container].codecs)} codec; pick "
-                           f"{' or '.join(CONTAINERS[container].codecs)}, or "
-                           f"{'/'.join(c for c in CONTAINERS if name in CONTAINERS[c].codecs)} for {name}")
-    if color_space is not None and color_space not in COLOR_SPACES:
-        raise FOMNodeError(f"Save Video: unsupported colour space {color_space!r}; pick auto, {', '.join(COLOR_SPACES)}")
+                           f"{' or '.join(takes)} codec; pick {' or '.join(takes)}, or {others} for {name}")
+    if color_space is not None and color_space not in codecs.COLOR_SPACES:
+        raise FOMNodeError(f"Save Video: unsupported colour space {color_space!r}; pick auto, {', '.join(codecs.COLOR_SPACES)}")
     options = (crf, bit_depth, color_space, preset)
-    if all(v is None for v in options) and (container, name) == (DEFAULT_CONTAINER, DEFAULT_CODEC):
+    if all(v is None for v in options) and (container, name) == (codecs.DEFAULT_CONTAINER, codecs.DEFAULT_CODEC):
         return DEFAULT_ENCODING
     if all(v is None for v in options):  # another container or codec: our quality, untagged
-        return Encoding(container, name, crf=DEFAULT_ENCODING.crf if name == DEFAULT_CODEC else None,
-                        preset=DEFAULT_ENCODING.preset if name == DEFAULT_CODEC else None)
+        return Encoding(container, name, crf=DEFAULT_ENCODING.crf if name == codecs.DEFAULT_CODEC else None,
+                        preset=DEFAULT_ENCODING.preset if name == codecs.DEFAULT_CODEC else None)
     return Encoding(container, name, crf=crf, bit_depth=int(bit_depth or 8), color_space=color_space or "sRGB",
                     preset=preset)
 
@@ -323,7 +313,7 @@ class StreamedVideo(VideoInput):
         return float(self.source.frame_count / self.source.fps)
 
     def get_container_format(self) -> str:
-        return CONTAINERS[DEFAULT_CONTAINER].format_names
+        return codecs.CONTAINERS[codecs.DEFAULT_CONTAINER].format_names
 
     # rendering
     def render(self, encoding: Encoding = DEFAULT_ENCODING) -> str:
