@@ -82,7 +82,8 @@ class FOMLoadModel(io.ComfyNode):
             category=CATEGORY,
             description="Load a First Order Motion Model checkpoint (.pth.tar, .pdparams or .safetensors) "
                         "from the models/fom folder. PaddleGAN's releases are downloaded there the first "
-                        "time they are picked. Loaded once and kept for later runs.",
+                        "time they are picked. Loaded once, kept for later runs and managed by ComfyUI like its "
+                        "own models (\"unload models\" frees it).",
             inputs=[
                 io.Combo.Input("ckpt_name", options=_model_options(),
                                tooltip="Checkpoint file in ComfyUI/models/fom/ or this pack's models/fom/. "

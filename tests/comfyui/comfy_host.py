@@ -259,6 +259,20 @@ class ComfyServer:
         got.entry = self.wait(got.prompt_id, timeout=60)
         return got
 
+    def unload_models(self, done, timeout: float = 60.0) -> bool:
+        """POST /free with unload_models (the editor's "unload models") until ``done()`` holds.
+
+        ComfyUI's worker reads the flag when the queue wakes it, and its queue does not look at flags
+        before it sleeps: a request that comes while the worker still collects garbage after a prompt
+        wakes nothing, and it then sleeps up to 1000 s. So the request is repeated every 5 s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.session.post(f"{self.url}/free", json={"unload_models": True}, timeout=10).raise_for_status()
+            if wait_for(done, min(5.0, max(0.0, deadline - time.monotonic()))):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+
     def interrupt(self) -> None:
         self.session.post(self.url + "/interrupt", timeout=10).raise_for_status()
 

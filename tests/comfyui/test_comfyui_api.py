@@ -94,13 +94,18 @@ def test_second_run_reuses_loaded_model(comfy_env):
     assert {"4", "7"} <= cached, cached
     assert loads() == before + 1
 
-    # Another prompt evicts ComfyUI's own cache of the loader; the pack's cache still has the model.
+    # Another prompt evicts ComfyUI's own cache of the loader. 0.3.75: the pack's cache still has the
+    # model. 0.33: its RAM-pressure cache evicts the earlier prompt's outputs and the model goes with
+    # them, as ComfyUI's own models do (test_comfyui_model_management), so going back loads it again.
     other = with_inputs(api("single_face"), "FOMLoadModel", warp_border="plain")
     assert comfy_env.run(other)["status"]["status_str"] == "success"
     assert loads() == before + 2
     back = with_inputs(first, "SaveVideo", filename_prefix="fom/reuse_back")
     assert comfy_env.run(back)["status"]["status_str"] == "success"
-    assert loads() == before + 2, "the model was loaded again instead of reused"
+    if comfy_env.host.newer:
+        assert loads() == before + 3, "the model outlived the loader output ComfyUI evicted"
+    else:
+        assert loads() == before + 2, "the model was loaded again instead of reused"
 
 
 def test_missing_checkpoint_is_a_node_error(comfy_env):

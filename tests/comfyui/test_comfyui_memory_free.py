@@ -54,9 +54,8 @@ def test_unload_models_gives_the_memory_back_and_the_next_prompt_reloads(comfy_e
     assert loads() == first_loads + 1
     loaded = _rss(server)
 
-    # The editor's "unload models" sends exactly this.
-    server.session.post(f"{server.url}/free", json={"unload_models": True}, timeout=10).raise_for_status()
-    assert wait_for(lambda: releases() > first_releases, 30), server.log_tail()
+    # What the editor's "unload models" sends.
+    assert server.unload_models(lambda: releases() > first_releases), server.log_tail()
     # after ComfyUI's unload_all_models unloaded them, every model the pack held leaves its cache (other
     # tests' too when the whole suite shares this server)
     assert re.search(r"FOM: released [1-9]\d* loaded model\(s\)$", server.log_text(), re.M)
@@ -76,5 +75,4 @@ def test_unload_models_gives_the_memory_back_and_the_next_prompt_reloads(comfy_e
     assert _rss(server) - freed > 0.6 * model_bytes  # the weights are back in memory
 
     # Give the memory back for the rest of the session.
-    server.session.post(f"{server.url}/free", json={"unload_models": True}, timeout=10).raise_for_status()
-    assert wait_for(lambda: releases() > first_releases + 1, 30)
+    assert server.unload_models(lambda: releases() > first_releases + 1)

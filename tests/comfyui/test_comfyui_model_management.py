@@ -64,9 +64,8 @@ def test_comfyui_manages_unloads_and_reloads_our_networks(probed_env):
         assert entry["loaded_size"] == entry["size"] and entry["device"] == "cpu", entry
     assert loads() == (1, 1)
 
-    # The editor's "unload models" sends exactly this; ComfyUI unloads ours with its own.
-    server.session.post(f"{server.url}/free", json={"unload_models": True}, timeout=10).raise_for_status()
-    assert wait_for(lambda: not _ours(server), 30), _ours(server)
+    # What the editor's "unload models" sends; ComfyUI unloads ours with its own.
+    assert server.unload_models(lambda: not _ours(server)), _ours(server)
     assert wait_for(lambda: "FOM: released 2 loaded model(s)" in server.log_text(), 30), server.log_tail()
 
     # Same results from a run that needs both networks again: a threshold every generated face passes
@@ -90,8 +89,7 @@ def test_another_workflow_frees_them_where_the_output_cache_rules(probed_env, co
     loader's output, as its own do. 0.3.75's classic cache forgets the loader's output too, but
     there the pack keeps its models for later runs until "unload models"."""
     server = probed_env
-    server.session.post(f"{server.url}/free", json={"unload_models": True}, timeout=10).raise_for_status()
-    assert wait_for(lambda: not _ours(server), 30)
+    assert server.unload_models(lambda: not _ours(server))
     model_run = model_prompt(assets.PHOTO_FACE, assets.CHECKPOINT)
 
     def loads() -> int:
