@@ -45,7 +45,9 @@ def test_unload_models_gives_the_memory_back_and_the_next_prompt_reloads(comfy_e
         return server.log_text().count(f"FOM: loading {BIG} ")
 
     def releases() -> int:
-        return server.log_text().count("FOM: released")
+        # only what "unload models" logs: the output cache's own releases (other tests' models when the
+        # whole suite shares this server) end with why, and come at any time
+        return len(re.findall(r"FOM: released [1-9]\d* loaded model\(s\)$", server.log_text(), re.M))
 
     first_loads, first_releases = loads(), releases()
     entry = server.run(_prompt(batch_size=32), timeout=300)
@@ -58,7 +60,6 @@ def test_unload_models_gives_the_memory_back_and_the_next_prompt_reloads(comfy_e
     assert server.unload_models(lambda: releases() > first_releases), server.log_tail()
     # after ComfyUI's unload_all_models unloaded them, every model the pack held leaves its cache (other
     # tests' too when the whole suite shares this server)
-    assert re.search(r"FOM: released [1-9]\d* loaded model\(s\)$", server.log_text(), re.M)
     wait_for(lambda: loaded - _rss(server) > 0.6 * model_bytes, 20)
     freed = _rss(server)
     print(f"server RSS: {loaded / MiB:.0f} MiB with the model, {freed / MiB:.0f} MiB after /free "
