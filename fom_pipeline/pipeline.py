@@ -31,7 +31,7 @@ import torch
 from .arrays import as_numpy, as_tensor
 from .errors import InputError
 from .faces import crop_driving_frames, detect_faces_batch, driving_window, paste_faces
-from .faces.crops import DEFAULT_DRIVING_SCALE, FaceRecord, fit_to_picture
+from .faces.crops import DEFAULT_DRIVING_SCALE, FaceRecord, cap_window
 from .faces.paste import as_mask, mask_covers
 from .faces.select import SCORE_THRESHOLD
 from .images import as_rgb_float, check_layout
@@ -99,7 +99,7 @@ class CroppedFrames(FrameSource):
         if x2 <= 0 or y2 <= 0 or x1 >= source.width or y1 >= source.height:
             raise InputError(f"driving window {(x1, y1, x2, y2)} lies outside the {source.width}x{source.height} "
                              "frames; windows are x1,y1,x2,y2 in frame pixels")
-        self.window = fit_to_picture((x1, y1, x2, y2), (source.height, source.width))
+        self.window = cap_window((x1, y1, x2, y2), (source.height, source.width))
         self.size = int(size)
         self.width = self.height = self.size
         self.fps, self.frame_count, self.audio = source.fps, source.frame_count, source.audio

@@ -226,13 +226,18 @@ def test_a_box_larger_than_the_picture_is_cut_to_it_and_its_crop_stays_small(pai
         make_faces(painting.shape[:2], PAINTING_BOXES, crop_scale=50)
 
 
-def test_a_driving_window_far_larger_than_the_frames_is_cut_to_them():
+def test_a_driving_window_far_larger_than_the_frames_is_cut_around_its_centre():
     from fom_pipeline.pipeline import CroppedFrames
     from fom_pipeline.streams import FrameArray
 
     frames = FrameArray(np.random.default_rng(0).random((3, 90, 120, 3), dtype=np.float32), fps=25)
     cropped = CroppedFrames(frames, (-100000, 10, 100000, 80), 64)
-    assert cropped.window == (0, 10, 120, 80)
+    assert cropped.window == (-240, 10, 240, 80)  # 4 times the frames' longer side, same centre
     assert next(cropped.chunks(3)).shape == (3, 64, 64, 3)
+    # a square window a little larger than the frames (what --crop_driving makes for a big face) stays
+    # square: cutting it to the frames would stretch the face when it is resized
+    assert CroppedFrames(frames, (-20, -30, 140, 130), 64).window == (-20, -30, 140, 130)
+    huge = CroppedFrames(frames, (-1000, -1000, 1000, 1000), 64).window
+    assert huge == (-240, -240, 240, 240)
     with pytest.raises(InputError, match=r"driving window \(200, 0, 300, 50\) lies outside the 120x90 frames"):
         CroppedFrames(frames, (200, 0, 300, 50), 64)

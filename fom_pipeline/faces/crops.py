@@ -116,6 +116,22 @@ def fit_to_picture(box: Box, image_hw: tuple[int, int]) -> Box:
     return x1, y1, x2, y2
 
 
+def cap_window(window: Box, image_hw: tuple[int, int], limit: float = MAX_CROP_SCALE) -> Box:
+    """``window`` with each side at most ``limit`` times the picture's longer side, cut around its
+    centre. Unlike :func:`fit_to_picture` (for face boxes) a square window stays square, so a driving
+    window that is meant to run past the frames (edge-padded) is never stretched when it is resized;
+    and the memory a crop takes stops growing with whatever size a window claims."""
+    x1, y1, x2, y2 = window
+    most = limit * max(image_hw)
+    if x2 - x1 > most:
+        middle = (x1 + x2) / 2
+        x1, x2 = int(round(middle - most / 2)), int(round(middle + most / 2))
+    if y2 - y1 > most:
+        middle = (y1 + y2) / 2
+        y1, y2 = int(round(middle - most / 2)), int(round(middle + most / 2))
+    return x1, y1, x2, y2
+
+
 def square_window(box: Box, crop_scale: float = DEFAULT_CROP_SCALE) -> tuple[int, int, int, int]:
     """Square window centred on ``box`` with side ``crop_scale * max(w, h)`` (may exceed the image)."""
     if not 0 < crop_scale <= MAX_CROP_SCALE:
