@@ -703,10 +703,6 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "convert":
             _setup_logging(False)
             return run_convert(argv[1:])
-        if argv and argv[0] == "batch":  # many jobs: fom_pipeline.batch (its own errors and exit status)
-            from .batch import main as batch_main
-
-            return batch_main(argv[1:])
         args = parse_args(argv)
         _setup_logging(args.quiet)
         summary = run(args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -113,6 +114,10 @@ def main(argv: list[str]) -> int:
     130 when interrupted (finished jobs stay, the running one leaves nothing)."""
     opts, animate_flags = build_batch_parser().parse_known_args(argv)
     cli._setup_logging(opts.quiet)
+    try:
+        signal.signal(signal.SIGTERM, cli._on_sigterm)  # a polite kill stops as Ctrl-C does
+    except ValueError:  # not the main thread
+        pass
     try:
         return run_batch(opts, animate_flags)
     except KeyboardInterrupt:
