@@ -41,6 +41,8 @@ class Task:
 
 
 def _connect(opts: argparse.Namespace):
+    if not os.environ.get("RAY_ADDRESS"):  # a Ray for this run only: Ray's one-machine mode, loopback addresses
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
