@@ -10,13 +10,14 @@ import sys
 import time
 from pathlib import Path
 
-from .. import cli
+from ..cli.args import OneLineParser, non_negative_int, positive_int
+from ..cli.main import on_sigterm, one_line, setup_logging
 from ..errors import FOMError
 from .jobs import CheckedJob, check_jobs, defaults_from_flags, read_rows
 
 
 def build_batch_parser() -> argparse.ArgumentParser:
-    p = cli._Parser(
+    p = OneLineParser(
         prog="fom-animate batch", allow_abbrev=False,
         formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=30, width=120),
         description="Run many animation jobs: one row each of JOBS (CSV with a header row, or JSON Lines). "
@@ -34,12 +35,12 @@ def build_batch_parser() -> argparse.ArgumentParser:
     ray.add_argument("--ray", action="store_true",
                      help="run the jobs on the Ray cluster RAY_ADDRESS names, else on a local Ray started for "
                           "the run; inputs and outputs must be paths every worker can read and write")
-    ray.add_argument("--workers", type=cli._positive_int, default=2, help="Ray workers, each loading the model "
+    ray.add_argument("--workers", type=positive_int, default=2, help="Ray workers, each loading the model "
                      "once (default: 2)")
     ray.add_argument("--worker_cpus", type=float, default=1.0, help="CPUs each worker reserves (default: 1)")
     ray.add_argument("--worker_gpus", type=float, default=0.0,
                      help="GPUs each worker reserves (default: 0; 1 on a GPU cluster, 0.5 to share one)")
-    ray.add_argument("--retries", type=cli._non_negative_int, default=2,
+    ray.add_argument("--retries", type=non_negative_int, default=2,
                      help="times a job is retried on another worker when its worker dies (default: 2)")
     return p
 
@@ -113,9 +114,9 @@ def main(argv: list[str]) -> int:
     """``batch`` entry: 0 when every job is done, 1 when any failed, 2 for a bad jobs file or flags,
     130 when interrupted (finished jobs stay, the running one leaves nothing)."""
     opts, animate_flags = build_batch_parser().parse_known_args(argv)
-    cli._setup_logging(opts.quiet)
+    setup_logging(opts.quiet)
     try:
-        signal.signal(signal.SIGTERM, cli._on_sigterm)  # a polite kill stops as Ctrl-C does
+        signal.signal(signal.SIGTERM, on_sigterm)  # a polite kill stops as Ctrl-C does
     except ValueError:  # not the main thread
         pass
     try:
@@ -125,5 +126,5 @@ def main(argv: list[str]) -> int:
               file=sys.stderr, flush=True)
         return 130
     except FOMError as err:
-        print(f"error: {cli._one_line(err)}", file=sys.stderr, flush=True)
+        print(f"error: {one_line(err)}", file=sys.stderr, flush=True)
         return 2

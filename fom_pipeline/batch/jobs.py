@@ -18,7 +18,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import cli
+from ..cli.args import build_parser, parse_args
+from ..cli.job import Job
+from ..cli.main import one_line
+from ..cli.run import resolve_weights
 from ..errors import FOMError, InputError
 
 PATH_COLUMNS = ("source_image", "driving_video", "driving_motion", "output", "mask", "audio", "weight_path",
@@ -58,7 +61,7 @@ class CheckedJob:
 def _options() -> dict[str, argparse.Action]:
     """Column name -> the animate parser's action for it."""
     found = {}
-    for action in cli.build_parser()._actions:
+    for action in build_parser()._actions:
         for flag in action.option_strings:
             if flag.startswith("--") and action.dest not in NOT_COLUMNS:
                 found[flag[2:]] = action
@@ -121,7 +124,7 @@ def _jsonl_rows(path: Path, text: str) -> list[Row]:
 def defaults_from_flags(argv: list[str]) -> dict[str, object]:
     """The animate flags given to ``batch`` (every job's defaults) as column -> value; bad flags exit 2
     with the single command's words. Only flags that differ from the command's own defaults count."""
-    parser = cli.build_parser()
+    parser = build_parser()
     parser.prog = "fom-animate batch"
     for action in parser._actions:
         action.required = False
@@ -192,7 +195,7 @@ def parse_row(argv: list[str]) -> argparse.Namespace:
     words = io.StringIO()
     try:
         with contextlib.redirect_stderr(words):
-            return cli.parse_args(argv)
+            return parse_args(argv)
     except SystemExit:
         text = " ".join(words.getvalue().split()).removeprefix("error: ").removesuffix(" (see --help)")
         raise InputError(text or "invalid flags") from None
@@ -225,15 +228,15 @@ def check_jobs(rows: list[Row], defaults: dict[str, object], base: Path, overwri
             if job.output.is_file() and not overwrite:
                 job.done = True
                 continue
-            checked_job = cli.Job.from_args(args)
+            checked_job = Job.from_args(args)
             key = (args.weight_path, args.mobile_net, args.image_size)
             if key not in weights:  # found (or downloaded) here once, not by every job or worker
-                weights[key] = os.fspath(cli.resolve_weights(args, progress=True))
+                weights[key] = os.fspath(resolve_weights(args, progress=True))
             args.weight_path = weights[key]
             job.args = args
             job.driver = driver_key(checked_job)
         except (FOMError, OSError) as err:
-            job.error = cli._one_line(err) if isinstance(err, FOMError) else _os_error_line(err)
+            job.error = one_line(err) if isinstance(err, FOMError) else _os_error_line(err)
     return checked
 
 

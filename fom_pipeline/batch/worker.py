@@ -13,11 +13,13 @@ import sys
 import time
 from collections.abc import Callable
 
-from .. import cli
+from ..cli import run as single
+from ..cli.job import Job
+from ..cli.main import one_line
 from ..errors import FOMError
 
 
-class JobBars(cli._Bars):
+class JobBars(single.Bars):
     """The single command's bars, drawn under the batch's own bar and cleared when done."""
 
     def bar(self, desc: str, total: int | None, unit: str = "frame"):
@@ -36,15 +38,15 @@ class JobBars(cli._Bars):
 def error_line(err: BaseException) -> str:
     """One line for a failed job, as the single command prints it after ``error:``."""
     if isinstance(err, FOMError):
-        return cli._one_line(err)
+        return one_line(err)
     if isinstance(err, MemoryError):
         return "out of memory; lower --batch_size or use a shorter clip"
     if isinstance(err, OSError):
         where = f": {err.filename}" if getattr(err, "filename", None) else ""
-        return f"{err.strerror or cli._one_line(err)}{where}"
+        return f"{err.strerror or one_line(err)}{where}"
     if isinstance(err, RuntimeError) and "out of memory" in str(err).lower():
         return "out of GPU memory; lower --batch_size or use --precision fp16"
-    return f"{type(err).__name__}: {cli._one_line(err)}"
+    return f"{type(err).__name__}: {one_line(err)}"
 
 
 JOB_ERRORS = (FOMError, OSError, MemoryError, RuntimeError, ValueError)
@@ -72,14 +74,14 @@ class Worker:
             timings["load_s"] = timings.get("load_s", 0.0) + time.perf_counter() - started
         return self.networks[key]
 
-    def _loaded(self, job: cli.Job, timings: dict):
+    def _loaded(self, job: Job, timings: dict):
         args = job.args
         model = self._cached(("model", args.weight_path, args.image_size, args.mobile_net, args.precision,
-                              args.warp_border, job.device), lambda: cli.load_job_model(job), timings)
+                              args.warp_border, job.device), lambda: single.load_job_model(job), timings)
         needs_detector = job.boxes is None or args.crop_driving
-        detector = self._cached(("detector", args.face_detector, job.device), lambda: cli.load_detector(job),
+        detector = self._cached(("detector", args.face_detector, job.device), lambda: single.load_detector(job),
                                 timings) if needs_detector else None
-        restorer = self._cached(("restorer", args.restore_model, job.device), lambda: cli.load_restorer(job),
+        restorer = self._cached(("restorer", args.restore_model, job.device), lambda: single.load_restorer(job),
                                 timings) if args.restore_model else None
         return model, detector, restorer
 
@@ -87,10 +89,10 @@ class Worker:
         """(the driving video's keypoints, None, timings), or (None, the job's one-line error, timings)."""
         timings: dict = {}
         try:
-            job = cli.Job.from_args(args)
+            job = Job.from_args(args)
             model, detector, _ = self._loaded(job, timings)
             started = time.perf_counter()
-            read = cli.video_keypoints(job, model, detector, JobBars(self.quiet))
+            read = single.video_keypoints(job, model, detector, JobBars(self.quiet))
             timings["keypoints_s"] = time.perf_counter() - started
             return read, None, timings
         except JOB_ERRORS as err:
@@ -101,7 +103,7 @@ class Worker:
         started = time.perf_counter()
         timings: dict = {}
         try:
-            job = cli.Job.from_args(args)
+            job = Job.from_args(args)
             model, detector, restorer = self._loaded(job, timings)
             if job.driving is not None and read is None:
                 read, error, more = self.keypoints(args)
@@ -109,7 +111,7 @@ class Worker:
                 if error:
                     return _failed(error, started, timings)
             rendering = time.perf_counter()
-            summary = cli.render(job, model, detector, restorer, JobBars(self.quiet), rendering, read)
+            summary = single.render(job, model, detector, restorer, JobBars(self.quiet), rendering, read)
             timings["render_s"] = time.perf_counter() - rendering
             return {"status": "ok", "frames": summary.frames, "faces": summary.faces, "error": None,
                     "seconds": round(time.perf_counter() - started, 3), **_rounded(timings)}
