@@ -7,26 +7,18 @@ import json
 from pathlib import Path
 
 import cv2
+import motion_scene as motion
 import numpy as np
 from kit import run_cli
-from motion_scene import (
-    SceneFace,
-    boxes_text,
-    driver_frames,
-    expected_relative,
-    group_photo,
-    red_tracks,
-    sway,
-)
 
 from fom_pipeline.testing import tracking_model, write_clip
 from fom_pipeline.video import iter_video_frames
 
 FRAMES = 10
 TOLERANCE_PX = 1.0  # photo pixels, as tests/test_motion_follow.py
-PAIR = [SceneFace((40, 60, 120, 140)), SceneFace((250, 60, 330, 140))]
-SINGLE = [SceneFace((60, 60, 160, 160))]
-PATHS = {"sway_x": sway(FRAMES, 0), "sway_y": sway(FRAMES, 1)}
+PAIR = [motion.SceneFace((40, 60, 120, 140)), motion.SceneFace((250, 60, 330, 140))]
+SINGLE = [motion.SceneFace((60, 60, 160, 160))]
+PATHS = {"sway_x": motion.sway(FRAMES, 0), "sway_y": motion.sway(FRAMES, 1)}
 # job number -> (photo, driver, output) of the good rows
 GOOD = {1: ("pair", "sway_x", "out/pair_x.mp4"), 2: ("single", "sway_x", "out/single_x.mp4"),
         4: ("pair", "sway_y", "out/pair_y.mp4"), 6: ("single", "sway_y", "out/single_y.mp4")}
@@ -42,12 +34,12 @@ def make_scene(folder: Path) -> dict:
     """Weights, photos, drivers and jobs.csv (paths relative to it) in ``folder``."""
     weights = folder / "tracking.safetensors"
     tracking_model().save(weights)
-    _save_png(folder / "pair.png", group_photo(400, 200, PAIR))
-    _save_png(folder / "single.png", group_photo(220, 220, SINGLE))
+    _save_png(folder / "pair.png", motion.group_photo(400, 200, PAIR))
+    _save_png(folder / "single.png", motion.group_photo(220, 220, SINGLE))
     for name, path in PATHS.items():
-        write_clip(folder / f"{name}.mp4", driver_frames(path))
+        write_clip(folder / f"{name}.mp4", motion.driver_frames(path))
     (folder / "broken.mp4").write_bytes((folder / "sway_x.mp4").read_bytes()[:300])
-    faces = {"pair": boxes_text(PAIR), "single": boxes_text(SINGLE)}
+    faces = {"pair": motion.boxes_text(PAIR), "single": motion.boxes_text(SINGLE)}
     rows = [
         ("pair.png", "sway_x.mp4", "out/pair_x.mp4", faces["pair"], ""),
         ("single.png", "sway_x.mp4", "out/single_x.mp4", faces["single"], ""),
@@ -83,7 +75,7 @@ def assert_follows(scene: dict, number: int) -> None:
     faces = PAIR if photo == "pair" else SINGLE
     frames = frames_of(scene["folder"] / output)
     assert len(frames) == FRAMES, f"job {number}: {len(frames)} frames"
-    tracks = red_tracks(frames, faces)
+    tracks = motion.red_tracks(frames, faces)
     for i, face in enumerate(faces):
-        err = np.linalg.norm(tracks[:, i] - expected_relative(face, PATHS[driver]), axis=-1)
+        err = np.linalg.norm(tracks[:, i] - motion.expected_relative(face, PATHS[driver]), axis=-1)
         assert np.nan_to_num(err, nan=np.inf).max() < TOLERANCE_PX, f"job {number} face {i + 1}: {err.round(2)}"
