@@ -98,3 +98,25 @@ def test_bad_jobs_file_or_flag_stops_before_any_job(tmp_path):
     res = run_cli("batch", jobs, "--ratio", "7")
     assert res.returncode == 2 and "--ratio" in res.stderr and "error:" in res.stderr
     assert not (tmp_path / "jobs.results.jsonl").exists()
+
+
+def test_jsonl_rows_cells_override_the_batch_flags(tmp_path):
+    """JSON Lines: true/false/null cells; a cell overrides a batch flag (also turning an on/off flag off),
+    null keeps it; relative paths are from the jobs file's folder, an output file splits into folder+name."""
+    from fom_pipeline.batch.jobs import defaults_from_flags, read_rows, row_argv
+
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text('{"source_image": "a.png", "driving_video": "d.mp4", "output": "o/x.mp4", "ratio": null}\n\n'
+                    '{"source_image": "b.png", "driving_motion": "m.safetensors", "output": "o/y.mp4", '
+                    '"relative": false, "ratio": 0.6, "color_match": "rgb"}\n')
+    rows = read_rows(jobs)
+    defaults = defaults_from_flags(["--relative", "--ratio", "0.5"])
+    first, second = (row_argv(row, defaults, tmp_path) for row in rows)
+    assert [r.line for r in rows] == [1, 3]
+    assert first == ["--relative", "--ratio", "0.5", "--source_image", str(tmp_path / "a.png"), "--driving_video",
+                     str(tmp_path / "d.mp4"), "--output", str(tmp_path / "o"), "--filename", "x.mp4"]
+    assert "--relative" not in second and second[second.index("--ratio") + 1] == "0.6"
+    assert second[second.index("--color_match") + 1] == "rgb"
+    jobs.write_text('{"source_image": "a.png", "driving_video": "d.mp4", "output": "x.mp4", "relative": "maybe"}\n')
+    with pytest.raises(ValueError, match="column relative: expected true or false, got 'maybe'"):
+        row_argv(read_rows(jobs)[0], {}, tmp_path)
