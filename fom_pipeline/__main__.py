@@ -1,8 +1,9 @@
-"""`python -m fom_pipeline ...` animates faces; `python -m fom_pipeline convert IN OUT` converts weights."""
+"""`python -m fom_pipeline ...` animates faces; `... convert IN OUT` converts weights; `... batch JOBS` runs
+many jobs (fom_pipeline.commands)."""
 
 import sys
 
-from .cli import main
+from .commands import main
 
 if __name__ == "__main__":
     sys.exit(main())

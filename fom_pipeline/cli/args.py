@@ -10,7 +10,7 @@ from ..errors import InputError
 from ..options import PasteOptions, check_ratio, frame_rate_problem
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse with one-line errors (`error: ...`) instead of usage + message."""
 
     def error(self, message: str):  # type: ignore[override]
@@ -60,8 +60,8 @@ def _frame_rate(value: float, text: str) -> float:
 
 
 _ratio = number_flag(float, "ratio must be a number", lambda value, text: check_ratio(value))
-_positive_int = number_flag(int, "expected a whole number", _at_least(1))
-_non_negative_int = number_flag(int, "expected a whole number", _at_least(0))
+positive_int = number_flag(int, "expected a whole number", _at_least(1))
+non_negative_int = number_flag(int, "expected a whole number", _at_least(0))
 _seconds_flag = number_flag(float, "expected seconds", _seconds)
 _fps_flag = number_flag(float, "expected frames per second", _frame_rate)
 _feather = number_flag(lambda text: float(text.strip().removesuffix("px")), "expected pixels",
@@ -70,7 +70,7 @@ _feather = number_flag(lambda text: float(text.strip().removesuffix("px")), "exp
 
 def build_parser() -> argparse.ArgumentParser:
     """The animation command's flags: PaddleGAN's demo's (same names, meanings, defaults) and ours."""
-    p = _Parser(
+    p = OneLineParser(
         prog="fom-animate",
         formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=30, width=120),
         description="Animate the faces of a photo with a driving video (First Order Motion Model). "
@@ -90,13 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="animate every face found; without it only one face is animated, as in PaddleGAN's demo")
     demo.add_argument("--find_best_frame", action="store_true",
                       help="start from the driving frame that best matches the source face's pose")
-    demo.add_argument("--best_frame", type=_non_negative_int, default=None,
+    demo.add_argument("--best_frame", type=non_negative_int, default=None,
                       help="use driving frame N (of the clip used) as the reference frame")
-    demo.add_argument("--image_size", type=_positive_int, default=None,
+    demo.add_argument("--image_size", type=positive_int, default=None,
                       help="crop size the model runs at, the size it was trained at (default: stored in the "
                            "file or named in it, e.g. vox-cpk-512, else 256); 512 picks the 512 release when "
                            "downloading")
-    demo.add_argument("--batch_size", type=_positive_int, default=1,
+    demo.add_argument("--batch_size", type=positive_int, default=1,
                       help="frames generated per network call (default: 1, as PaddleGAN's demo; raise it on a GPU)")
     demo.add_argument("--weight_path", default=None,
                       help="checkpoint (.pdparams, .pth.tar, .safetensors); default: models/fom/ or download")
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="match each pasted face's colours to the photo (lab by default, or rgb)")
     ours.add_argument("--crop_driving", action="store_true",
                       help="crop the driving video to a fixed window around its face (for uncropped videos)")
-    ours.add_argument("--max_frames", type=_positive_int, default=None, help="use at most N driving frames")
+    ours.add_argument("--max_frames", type=positive_int, default=None, help="use at most N driving frames")
     ours.add_argument("--start", type=_seconds_flag, default=0.0, help="skip this many seconds of the driving video")
     ours.add_argument("--duration", type=_seconds_flag, default=None,
                       help="use this many seconds of the driving video")
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     ours.add_argument("--quiet", action="store_true", help="no progress bars or notes (errors and summary only)")
 
     motion = p.add_argument_group("motion: smoothing and motion files")
-    motion.add_argument("--smooth", type=_non_negative_int, default=0, metavar="N",
+    motion.add_argument("--smooth", type=non_negative_int, default=0, metavar="N",
                         help="smooth the driving keypoints over about N frames, without delaying them "
                              "(0 = off, PaddleGAN's demo's behaviour; 3-8 calms jitter)")
     motion.add_argument("--save_motion", default=None, metavar="FILE",
@@ -170,7 +170,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def build_convert_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="fom-animate convert",
+    p = OneLineParser(prog="fom-animate convert",
                 description="Convert a checkpoint (.pth.tar, .pdparams, .safetensors) to our .safetensors.")
     p.add_argument("input", help="checkpoint to read")
     p.add_argument("output", help="the .safetensors file to write")

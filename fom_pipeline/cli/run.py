@@ -23,7 +23,7 @@ from ..faces.select import SCORE_THRESHOLD
 from .job import Job
 
 
-class _Bars:
+class Bars:
     """tqdm bars on stderr with rate and time left; all off with --quiet."""
 
     def __init__(self, quiet: bool):
@@ -89,7 +89,7 @@ def resolve_weights(args: argparse.Namespace, progress: bool) -> Path:
         raise WeightsMissingError(f"{str(err).rstrip('.')}, or pass --weight_path FILE") from None
 
 
-def _pick_faces(job: Job, detector, bars: _Bars) -> tuple[list, list | None]:
+def _pick_faces(job: Job, detector, bars: Bars) -> tuple[list, list | None]:
     """Boxes (and scores) to animate: typed by hand or detected; one face unless --multi_person."""
     from .. import faces as F
 
@@ -114,7 +114,7 @@ def _pick_faces(job: Job, detector, bars: _Bars) -> tuple[list, list | None]:
     return [box for box, _ in found], [score for _, score in found]
 
 
-def _load_detector(job: Job):
+def load_detector(job: Job):
     """The face detector, when faces are detected or the driving video is cropped (else None)."""
     from .. import faces as F
 
@@ -128,10 +128,25 @@ def _load_detector(job: Job):
         raise WeightsMissingError(f"{str(err).rstrip('.')}{hint}") from None
 
 
-def _driving_motion(job: Job, model, detector, bars: _Bars):
-    """Pass 1: the driving video's keypoints (through its fixed face window when asked), or the motion
-    file's; smoothed, saved, and given the --audio track when asked."""
+def video_keypoints(job: Job, model, detector, bars: Bars):
+    """The driving video's keypoints, as read (through its fixed face window when asked): what
+    depends only on the video, its cut and the model, so a batch computes it once per driver."""
     from .. import pipeline as P
+
+    driving = job.driving
+    if job.args.crop_driving:
+        with bars.bar("detect driving face", driving.frame_count) as bar:
+            window = P.find_driving_window(detector, driving, progress=_tqdm_progress(bar))
+        driving = P.CroppedFrames(driving, window, model.image_size)
+    with bars.bar("keypoints", driving.frame_count) as bar:
+        return P.driving_keypoints(model, driving, batch_size=max(job.args.batch_size, 8),
+                                   progress=_tqdm_progress(bar))
+
+
+def _driving_motion(job: Job, model, detector, bars: Bars, read=None):
+    """Pass 1: the driving video's keypoints (``read``: already computed by video_keypoints), or the
+    motion file's; smoothed, saved, and given the --audio track when asked."""
+    from ..pipeline import DrivingKeypoints
 
     args = job.args
     if job.motion is not None:
@@ -139,15 +154,9 @@ def _driving_motion(job: Job, model, detector, bars: _Bars):
 
         check_motion_model(job.motion, model, f"--driving_motion {args.driving_motion}")
         kp = job.motion
-    else:
-        driving = job.driving
-        if args.crop_driving:
-            with bars.bar("detect driving face", driving.frame_count) as bar:
-                window = P.find_driving_window(detector, driving, progress=_tqdm_progress(bar))
-            driving = P.CroppedFrames(driving, window, model.image_size)
-        with bars.bar("keypoints", driving.frame_count) as bar:
-            kp = P.driving_keypoints(model, driving, batch_size=max(args.batch_size, 8),
-                                     progress=_tqdm_progress(bar))
+    else:  # a copy: the read keypoints may be shared by other jobs, and get this job's audio below
+        read = read if read is not None else video_keypoints(job, model, detector, bars)
+        kp = DrivingKeypoints(read.keypoints, read.fps, job.driving.audio, read.name, read.detector)
     kp = kp.smoothed(args.smooth)
     if args.save_motion:  # the motion this run uses (smoothed when asked): the file reproduces it
         from ..motion_file import save_motion
@@ -161,27 +170,42 @@ def _driving_motion(job: Job, model, detector, bars: _Bars):
 
 def run(args: argparse.Namespace) -> Summary:
     """Do the whole job for parsed arguments; raises FOMError subclasses for bad input."""
-    bars = _Bars(args.quiet)
+    bars = Bars(args.quiet)
     started = time.perf_counter()
     job = Job.from_args(args)
+    return render(job, load_job_model(job), load_detector(job), load_restorer(job), bars, started)
 
-    from .. import faces as F
+
+def load_restorer(job: Job):
+    """The --restore_model face restorer (None without the flag)."""
+    if not job.args.restore_model:
+        return None
+    from ..restore import FaceRestorer, load_restore_model
+
+    return FaceRestorer(load_restore_model(job.args.restore_model, job.device), device=job.device)
+
+
+def load_job_model(job: Job):
+    """The animation model the job's flags name (--weight_path or the known release), on its device."""
     from .. import load_model
+
+    args = job.args
+    weights_path = resolve_weights(args, progress=not args.quiet)
+    return load_model(weights_path, device=job.device, precision=args.precision, warp_border=args.warp_border,
+                      image_size=args.image_size)
+
+
+def render(job: Job, model, detector, restorer, bars: Bars, started: float, read=None) -> Summary:
+    """Animate a checked job with loaded networks (``read``: its driving video's keypoints when already
+    computed) and write its video; a batch calls this for each job with networks loaded once."""
+    from .. import faces as F
     from .. import pipeline as P
 
-    restorer = None
-    if args.restore_model:
-        from ..restore import FaceRestorer, load_restore_model
-
-        restorer = FaceRestorer(load_restore_model(args.restore_model, job.device), device=job.device)
-    weights_path = resolve_weights(args, progress=not args.quiet)
-    model = load_model(weights_path, device=job.device, precision=args.precision, warp_border=args.warp_border,
-                       image_size=args.image_size)
-    detector = _load_detector(job)
+    args = job.args
     boxes, scores = _pick_faces(job, detector, bars)
     records = F.make_faces(job.image.shape[:2], boxes, scores, crop_mode=args.crop_mode, size=model.image_size)
     crops = F.crop_faces(job.image, records)
-    kp = _driving_motion(job, model, detector, bars)
+    kp = _driving_motion(job, model, detector, bars, read)
 
     # Pass 2: every face in lockstep, batch by batch, pasted and encoded as it comes.
     animation = P.FaceAnimation(model, crops, kp, job.animation, batch_size=args.batch_size)
