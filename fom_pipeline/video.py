@@ -178,10 +178,10 @@ def _open_reader(path: str, input_params: list[str], output_params: list[str]):
     return gen, meta
 
 
-def read_video_meta(path: str | os.PathLike) -> VideoMeta:
+def read_video_meta(path: str | os.PathLike, what: str = "driving video") -> VideoMeta:
     """Size, frame rate, duration, codecs and frame times of a video (see VideoMeta); raises
-    InputError for a missing or non-video file."""
-    path = _check_readable(path, "driving video")
+    InputError for a missing or non-video file (``what`` it is names it)."""
+    path = _check_readable(path, what)
     gen, meta = _open_reader(path, [], [])
     gen.close()
     width, height = (int(v) for v in meta["size"])
