@@ -50,7 +50,8 @@ def open_source_video(path: str | os.PathLike, *, fps: float | None = None, audi
     from .video import read_video_meta
 
     meta = read_video_meta(path, what=what)
-    if meta.codec.lower() in STILL_CODECS and meta.frame_count <= 1:
+    codec = meta.codec.lower().split()[0].strip(",") if meta.codec.strip() else ""
+    if codec in STILL_CODECS and meta.frame_count <= 1:
         raise InputError(f"{what} {meta.path} is a still picture, not a video; {photo_hint}")
     clip = VideoFile(meta.path, audio=audio, meta=meta, fps=fps)
     if clip.frame_count <= 0:

@@ -139,6 +139,15 @@ def _look(grey: np.ndarray, box) -> np.ndarray | None:
     return cv2.resize(patch, (TEMPLATE_SIDE, TEMPLATE_SIDE), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
+def _picture(grey: np.ndarray, box) -> np.ndarray | None:
+    """The grey pixels of a box wholly inside the frame (float32), else None."""
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    h, w = grey.shape
+    if x1 < 0 or y1 < 0 or x2 > w or y2 > h or x2 - x1 < 4 or y2 - y1 < 4:
+        return None
+    return grey[y1:y2, x1:x2].astype(np.float32)
+
+
 def _match(a: np.ndarray | None, b: np.ndarray | None) -> float:
     """Normalised correlation of two looks (-1..1; 0 when either is flat or missing)."""
     if a is None or b is None:
@@ -164,6 +173,15 @@ def _points(grey: np.ndarray, box) -> np.ndarray:
                          np.linspace(y1 + 0.2 * (y2 - y1), y2 - 0.2 * (y2 - y1), 5))
     grid = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)[:, None]
     return np.concatenate([corners, grid]) if len(corners) < 20 else corners
+
+
+def _peak_offset(line: np.ndarray, at: int) -> float:
+    """Sub-pixel offset of a correlation peak at ``at`` on ``line`` (a parabola through it and its neighbours)."""
+    if not 0 < at < len(line) - 1:
+        return 0.0
+    left, mid, right = line[at - 1], line[at], line[at + 1]
+    bend = left - 2 * mid + right
+    return float(np.clip(0.5 * (left - right) / bend, -0.5, 0.5)) if bend < 0 else 0.0
 
 
 def _visible_share(box, hw: tuple[int, int]) -> float:
@@ -224,6 +242,8 @@ class _Face:
     points: np.ndarray
     look: np.ndarray | None  # last frame's
     whole: np.ndarray | None  # when last seen whole, for finding it again
+    picture: np.ndarray | None = None  # the same at tracking resolution (matched over a frame) ...
+    picture_box: tuple | None = None  # ... and the box it was cut for
     lost: bool = False
     detector_ratio: float | None = None  # the face's side over its detection's (hand boxes differ in size)
 
@@ -238,7 +258,7 @@ class _Tracker:
         self.faces = []
         for box in boxes:
             look = _look(grey, box)
-            self.faces.append(_Face(tuple(box), _points(grey, box), look, look))
+            self.faces.append(_Face(tuple(box), _points(grey, box), look, look, _picture(grey, box), tuple(box)))
         self.prev = grey
         self.hist = _histogram(grey)
 
@@ -280,7 +300,7 @@ class _Tracker:
             return
         face.box, face.look = box, look
         if share >= 1.0:
-            face.whole = look
+            face.whole, face.picture, face.picture_box = look, _picture(grey, box), box
         face.points = moved[good] if good.sum() >= max(MIN_POINTS, len(face.points) // 2) else _points(grey, box)
 
     def _detect(self, frame: np.ndarray, index: int, cut: bool) -> list | None:
@@ -329,15 +349,18 @@ class _Tracker:
             if best[1] is not None and best[0] >= REACQUIRE_DETECTED:
                 self._take(face, grey, best[1])
             return
-        if face.whole is None or w < 4 or h < 4 or w >= grey.shape[1] or h >= grey.shape[0]:
+        if face.picture is None or w < 4 or h < 4 or w >= grey.shape[1] or h >= grey.shape[0]:
             return
-        template = cv2.resize(face.whole, (int(round(w)), int(round(h))), interpolation=cv2.INTER_LINEAR)
+        template = face.picture
         if template.std() < 1.0:
             return
         scores = cv2.matchTemplate(grey.astype(np.float32), template, cv2.TM_CCOEFF_NORMED)
         scores = np.nan_to_num(scores, nan=-1.0, posinf=-1.0, neginf=-1.0)
         _, score, _, (x, y) = cv2.minMaxLoc(scores)
-        box = (float(x), float(y), x + w, y + h)
+        dx = x + _peak_offset(scores[y], x) - round(face.picture_box[0])  # the picture's move, sub-pixel
+        dy = y + _peak_offset(scores[:, x], y) - round(face.picture_box[1])
+        px1, py1, px2, py2 = face.picture_box  # the face's box as it was when last seen whole, moved
+        box = (px1 + dx, py1 + dy, px2 + dx, py2 + dy)
         if score >= REACQUIRE_MATCH and _match(face.whole, _look(grey, box)) >= REACQUIRE_MATCH and not self._taken(box):
             self._take(face, grey, box)
 
