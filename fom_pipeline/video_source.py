@@ -59,6 +59,13 @@ def open_source_video(path: str | os.PathLike, *, fps: float | None = None, audi
     return clip
 
 
+def pick_audio(choice: str, source_audio, driving_audio):
+    """The sound a result from a source video keeps: the source's, the driver's, or none."""
+    if choice not in AUDIO_CHOICES:
+        raise InputError(f"audio {choice!r} is unknown; choose {', '.join(AUDIO_CHOICES)}")
+    return {"source": source_audio, "driving": driving_audio, "none": None}[choice]
+
+
 def first_frame(source: FrameSource) -> np.ndarray:
     """Frame 0 of a source as uint8 or float RGB [H,W,3] (what faces are detected or typed in)."""
     for chunk in source.chunks(1):
@@ -107,10 +114,8 @@ class VideoFaceAnimation:
         options.check_against(len(self.driving))
         self.options = options
         self.batch_size = max(1, int(batch_size))
-        if audio not in AUDIO_CHOICES:
-            raise InputError(f"audio {audio!r} is unknown; choose {', '.join(AUDIO_CHOICES)}")
         self.fps = source.fps
-        self.audio = {"source": source.audio, "driving": driving.audio, "none": None}[audio]
+        self.audio = pick_audio(audio, source.audio, driving.audio)
         counts = [n for n in (source.frame_count, tracks.frame_count) if n > 0]
         self.length = min([len(self.driving), *counts])
 
