@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .arrays import as_tensor
+from .atomic import write_bytes
 from .config import infer_config
 from .errors import CheckpointError
 from .networks import KPDetector, OcclusionAwareGenerator
@@ -246,19 +247,18 @@ def networks_from_checkpoint(ckpt: Checkpoint, path="checkpoint") -> tuple[Occlu
     return generator, kp_detector
 
 
-def save_safetensors(path, generator: dict, kp_detector: dict, config: dict, origin: str, image_size: int) -> None:
-    """Our layout: ``generator.*`` and ``kp_detector.*`` tensors; config and origin in the metadata."""
-    from safetensors.torch import save_file
+def save_safetensors(path, generator: dict, kp_detector: dict, config: dict, origin: str, image_size: int,
+                     overwrite: bool = True) -> None:
+    """Our layout: ``generator.*`` and ``kp_detector.*`` tensors; config and origin in the metadata. Written
+    atomically; ``overwrite=False`` never replaces an existing file."""
+    from safetensors.torch import save
 
     tensors = {f"generator.{k}": v.detach().float().contiguous() if v.is_floating_point() else v.contiguous()
                for k, v in generator.items()}
     tensors.update({f"kp_detector.{k}": v.detach().float().contiguous() if v.is_floating_point() else v.contiguous()
                     for k, v in kp_detector.items()})
     meta = {"format": FORMAT_TAG, "config": json.dumps(config), "origin": origin, "image_size": str(image_size)}
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    write_bytes(path, save(tensors, metadata=meta), overwrite, "converted checkpoint")
 
 
 DEFAULT_IMAGE_SIZE = 256
@@ -299,13 +299,14 @@ def guess_image_size(path, ckpt: Checkpoint) -> int:
     return image_size_and_source(path, ckpt)[0]
 
 
-def convert(src, dst) -> Path:
-    """Convert any supported checkpoint to our .safetensors layout (config and origin kept)."""
+def convert(src, dst, overwrite: bool = True) -> Path:
+    """Convert any supported checkpoint to our .safetensors layout (config and origin kept); written
+    atomically, never over an existing file when ``overwrite`` is False."""
     dst = Path(dst)
     if dst.suffix != ".safetensors":
         raise CheckpointError(f"convert writes .safetensors files; name the output like {dst.with_suffix('.safetensors')}")
     ckpt = read_checkpoint(src)
     generator, kp_detector = networks_from_checkpoint(ckpt, src)  # proves the weights fit before writing
     save_safetensors(dst, generator.state_dict(), kp_detector.state_dict(), ckpt.config, ckpt.origin,
-                     guess_image_size(src, ckpt))
+                     guess_image_size(src, ckpt), overwrite)
     return dst

@@ -45,6 +45,10 @@ class CheckpointError(FOMError):
     """A checkpoint file is missing, of an unknown format, unsafe, or does not fit the networks."""
 
 
+class OutputError(FOMError, OSError):
+    """A result could not be written for the disk's reasons (full, read-only, no permission)."""
+
+
 class WeightsMissingError(FOMError, FileNotFoundError):
     """Weights are not on disk and could not (or may not) be downloaded."""
 

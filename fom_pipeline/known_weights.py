@@ -29,7 +29,7 @@ class KnownWeights:
 
 
 # Official sources. S3FD: face-alignment's own URL (face_alignment/detection/sfd/sfd_detector.py).
-# FOMM: PaddleGAN's releases as the seed's ppgan/apps/first_order_predictor.py names them (its
+# FOMM: PaddleGAN's releases as its demo's ppgan/apps/first_order_predictor.py names them (its
 # mobile URL is .../vox-mobile.pdparams; later PaddleGAN code spells the file vox_mobile.pdparams, so
 # that spelling is accepted on disk too).
 _PADDLE = "https://paddlegan.bj.bcebos.com/applications/first_order_model/"

@@ -12,8 +12,6 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import cv2
-import numpy as np
 import torch
 
 from .arrays import as_numpy, as_tensor
@@ -24,48 +22,16 @@ from .checkpoints import (
     read_checkpoint,
     save_safetensors,
 )
+from .devices import resolve_device
 from .errors import InputError
+from .images import as_rgb_tensor
 from .keypoints import Keypoints, find_best_frame, normalize_keypoints
 from .networks.fused import inference_form
 from .precision import PRECISIONS, AcceleratorPrecision, check_precision, choose_precision
+from .resize import resize_batch
 
 WARP_BORDERS = ("auto", "paddlegan", "plain")
 Progress = Callable[[int, int], None]
-
-
-# How each front end asks for the CPU when the device asked for is not there.
-_USE_CPU = {"python": "use device='cpu'", "cli": "use --device cpu", "node": "pick device cpu or auto"}
-
-
-def best_device() -> torch.device:
-    """What "auto" stands for outside ComfyUI: cuda, then mps, then cpu."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def resolve_device(device: str | torch.device, auto: Callable[[], torch.device] = best_device) -> torch.device:
-    """The device to run on: "auto" is ``auto()`` (a front end may put its own choice there, e.g.
-    ComfyUI's); anything unknown or unavailable is a clear error. Every front end decides here."""
-    name = str(device).strip().lower()
-    if name == "auto":
-        return torch.device(auto())
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise InputError(f"unknown device '{device}'; use auto, cpu, cuda, cuda:N or mps") from None
-    if dev.type not in ("cpu", "cuda", "mps"):
-        raise InputError(f"unknown device '{device}'; use auto, cpu, cuda, cuda:N or mps")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device '{device}' asked for, but no CUDA GPU is available", **_USE_CPU)
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        count = torch.cuda.device_count()
-        raise InputError(f"device '{device}': only {count} CUDA GPU(s) here, cuda:0 to cuda:{count - 1}")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise InputError(f"device '{device}' asked for, but Apple MPS is not available", **_USE_CPU)
-    return dev
 
 
 def check_options(device, precision: str, warp_border: str) -> torch.device:
@@ -86,25 +52,6 @@ def _low_precision_parts(generator, kp_detector) -> list[torch.nn.Module]:
              dm.hourglass, dm.mask, kp_detector.predictor, kp_detector.kp]
     parts += [m for m in (dm.occlusion, kp_detector.jacobian) if m is not None]
     return parts
-
-
-def to_image_batch(images, name: str = "images") -> np.ndarray | torch.Tensor:
-    """Check a ComfyUI-style image batch: float [B, H, W, 3] (or one [H, W, 3]) in [0, 1]."""
-    if isinstance(images, np.ndarray):
-        images = as_tensor(images)
-    if not isinstance(images, torch.Tensor):
-        raise InputError(f"{name} must be an image array [B,H,W,3], got {type(images).__name__}")
-    if images.dim() == 3:
-        images = images.unsqueeze(0)
-    if images.dim() != 4 or images.shape[-1] != 3:
-        raise InputError(f"{name} must be RGB images shaped [B,H,W,3]; got shape {tuple(images.shape)}")
-    if images.shape[0] == 0:
-        raise InputError(f"{name} is empty (0 frames)")
-    if images.shape[1] < 32 or images.shape[2] < 32:
-        raise InputError(f"{name} are {images.shape[2]}x{images.shape[1]} pixels; FOMM needs at least 32x32")
-    if not images.is_floating_point():
-        images = images.float() / 255.0
-    return images.float()
 
 
 class FOMModel:
@@ -140,9 +87,7 @@ class FOMModel:
         """[B, H, W, 3] in [0, 1] -> [B, 3, S, S] float32 on the device, resized to the model size."""
         s = self.image_size
         if images.shape[1:3] != (s, s):
-            arr = as_numpy(images)
-            interp = cv2.INTER_AREA if arr.shape[1] > s else cv2.INTER_LINEAR
-            images = as_tensor(np.stack([cv2.resize(a, (s, s), interpolation=interp) for a in arr]))
+            images = as_tensor(resize_batch(as_numpy(images), s))
         return images.to(self.device, torch.float32).permute(0, 3, 1, 2).contiguous()
 
     def _kp(self, x: torch.Tensor) -> Keypoints:
@@ -153,7 +98,7 @@ class FOMModel:
     @torch.inference_mode()
     def extract_keypoints(self, images, batch_size: int = 32, progress: Progress | None = None) -> Keypoints:
         """Keypoints of every image: float [B, H, W, 3] in [0, 1] -> Keypoints on the CPU."""
-        images = to_image_batch(images)
+        images = as_rgb_tensor(images)
         parts, total = [], images.shape[0]
         for start in range(0, total, max(1, int(batch_size))):
             chunk = images[start : start + batch_size]
@@ -177,7 +122,7 @@ class FOMModel:
         Each frame is driven relative to ``reference_frame`` (the reference's best-frame mode runs
         forward and backward from that frame; since frames are independent this is the same).
         """
-        source = to_image_batch(source, "source image")
+        source = as_rgb_tensor(source, "source image")
         if source.shape[0] != 1:
             raise InputError(f"animate takes one source image at a time; got {source.shape[0]}")
         total = len(driving_keypoints)
@@ -211,7 +156,7 @@ class FOMModel:
         driver's change since ``initial`` times ``scale`` (adapt_scale's ratio, worked out once per
         face by the caller, so it does not change from frame to frame).
         """
-        sources = to_image_batch(sources, "source frames")
+        sources = as_rgb_tensor(sources, "source frames")
         if len(driving_keypoints) != sources.shape[0]:
             raise InputError(f"{sources.shape[0]} source frames but {len(driving_keypoints)} driving keypoint sets; "
                              "give one of each per frame")

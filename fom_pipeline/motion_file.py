@@ -22,7 +22,9 @@ from pathlib import Path
 
 import torch
 
-from .errors import InputError, already_exists
+from . import atomic
+from .errors import InputError
+from .inputs import check_input_file
 from .keypoints import Keypoints, same_detector
 
 FORMAT = "fom_motion"
@@ -33,20 +35,19 @@ HOW_TO_MAKE = "make one with --save_motion or the FOM Save Motion node"
 
 
 def check_motion_output(path: str | os.PathLike, overwrite: bool = False, what: str = "motion file") -> Path:
-    """Where a motion file will be written: a ``.safetensors`` name, not an existing file unless ``overwrite``."""
+    """Where a motion file will be written: a ``.safetensors`` name, not an existing file unless ``overwrite``,
+    in a folder that can be written (made now: checked before any work)."""
     path = Path(path).expanduser()
     if path.suffix != SUFFIX:
         raise InputError(f"{what} {path} must end in {SUFFIX}, e.g. {path.with_suffix(SUFFIX)}")
     if path.is_dir():
         raise InputError(f"{what} {path} is a folder; give a file name ending in {SUFFIX}")
-    if path.exists() and not overwrite:
-        raise already_exists(path, what)
-    return path
+    return atomic.check_target(path, overwrite, what)
 
 
 def save_motion(path: str | os.PathLike, driving, overwrite: bool = False) -> Path:
     """Write ``driving`` (a :class:`~fom_pipeline.pipeline.DrivingKeypoints`) to ``path``, atomically."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = check_motion_output(path, overwrite)
     kp = driving.keypoints
@@ -55,15 +56,7 @@ def save_motion(path: str | os.PathLike, driving, overwrite: bool = False) -> Pa
                if tensor is not None}
     metadata = {"format": FORMAT, "version": str(VERSION), "fps": repr(float(driving.fps)),
                 "name": str(driving.name or ""), "frames": str(len(kp)), "keypoints": str(kp.value.shape[1])}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{SUFFIX}")
-    try:
-        save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic.write_bytes(path, save(tensors, metadata=metadata), overwrite, "motion file")
 
 
 def _read_header(path: str) -> dict:
@@ -109,11 +102,7 @@ def load_motion(path: str | os.PathLike):
 
     from .pipeline import DrivingKeypoints
 
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"motion file not found: {path} (check the path)")
-    if os.path.isdir(path):
-        raise InputError(f"motion file is a folder, not a file: {path}")
+    path = check_input_file(path, "motion file", readable=False)  # an unreadable file: see _read_header
     meta = _read_header(path).get("__metadata__") or {}
     if meta.get("format") != FORMAT:
         raise InputError(f"{path} is a .safetensors file but not a motion file (model weights?); {HOW_TO_MAKE}")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import InputError
 
 RATIO_RANGE = (0.1, 1.0)  # paste circle radius as a fraction of the crop height
-DEFAULT_RATIO = 0.4  # the seed's
+DEFAULT_RATIO = 0.4  # PaddleGAN's demo's
 PASTE_SHAPES = ("circle", "rect")
 PASTE_ORDERS = ("given", "smallest_on_top")
 COLOR_SPACES = ("lab", "rgb")
@@ -25,7 +25,7 @@ def check_ratio(ratio: float) -> float:
     lo, hi = RATIO_RANGE
     value = float(ratio)
     if not lo <= value <= hi:
-        raise InputError(f"ratio {ratio:g} is out of range; use {lo} to {hi} (the seed uses {DEFAULT_RATIO})")
+        raise InputError(f"ratio {ratio:g} is out of range; use {lo} to {hi} (PaddleGAN's demo uses {DEFAULT_RATIO})")
     return value
 
 
@@ -42,7 +42,7 @@ def color_space(color_match: bool | str | None) -> str | None:
 
 @dataclass(frozen=True)
 class AnimationOptions:
-    """How the driving motion moves a face (the seed's ``relative`` / ``adapt_scale`` flags and ours).
+    """How the driving motion moves a face (PaddleGAN's demo's ``relative`` / ``adapt_scale`` flags and ours).
 
     ``relative_jacobian`` None follows ``relative``; ``reference_frame`` is a driving frame index
     ("first" is 0) or "best" (the frame whose pose matches each face best).
@@ -106,3 +106,12 @@ class PasteOptions:
         """The keyword arguments of :func:`fom_pipeline.faces.paste_faces`."""
         return dict(ratio=self.ratio, feather=self.feather, color_match=self.color_match, shape=self.shape,
                     order=self.order)
+
+
+def paddlegan_paste(options: PasteOptions, crop_mode: str, faces: int) -> tuple[PasteOptions, bool]:
+    """The paste for ``faces`` faces cut with ``crop_mode``, and whether to cast the animated faces to 8 bits
+    (truncating) before pasting. PaddleGAN's own crop ("paddlegan") is pasted as PaddleGAN's demo pastes
+    it: a lone face as its whole crop rectangle, every face cast to uint8 first; other crops as asked."""
+    if crop_mode != "paddlegan":
+        return options, False
+    return (replace(options, shape="rect") if faces == 1 else options), True

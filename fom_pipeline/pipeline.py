@@ -32,9 +32,10 @@ from .arrays import as_numpy, as_tensor
 from .errors import InputError
 from .faces import crop_driving_frames, detect_faces_batch, driving_window, paste_faces
 from .faces.crops import DEFAULT_DRIVING_SCALE, FaceRecord
-from .faces.images import as_rgb_float
 from .faces.paste import as_mask, mask_covers, paste_tracked
+from .faces.select import SCORE_THRESHOLD
 from .faces.track import FaceTracks
+from .images import as_rgb_float, check_layout
 from .keypoints import Keypoints, detector_fingerprint, smooth_keypoints
 from .options import AnimationOptions, PasteOptions
 from .streams import AudioTrack, FrameSource, as_float, as_uint8, clip_name, fit_frames, rate_picks, regroup
@@ -64,7 +65,7 @@ def detection_stride(source: FrameSource, every: int | None = None) -> int:
 
 
 def find_driving_window(detector, source: FrameSource, scale: float = DEFAULT_DRIVING_SCALE,
-                        every: int | None = None, threshold: float = 0.5,
+                        every: int | None = None, threshold: float = SCORE_THRESHOLD,
                         progress: Progress | None = None) -> tuple[int, int, int, int]:
     """One fixed square window around the driving video's face for the whole clip.
 
@@ -183,15 +184,12 @@ class FaceAnimation:
             raise TypeError("give FaceAnimation either options or its fields, not both")
         options = options or AnimationOptions(**fields)
         crops = as_numpy(crops, np.float32)
-        if crops.ndim == 3:
-            crops = crops[None]
-        if crops.ndim != 4 or crops.shape[-1] < 3 or len(crops) == 0:
-            raise InputError(f"face crops must be images shaped [N,S,S,3]; got shape {tuple(crops.shape)}")
+        crops = as_rgb_float(crops[None] if crops.ndim == 3 else crops, "face crops", batched=True)
         if len(driving) == 0:
             raise InputError("the driving video has no frames (0 keypoint sets)")
         options.check_against(len(driving))
         self.model = model
-        self.crops = np.ascontiguousarray(crops[..., :3], dtype=np.float32)
+        self.crops = crops
         self.driving = driving
         self.options = options
         self.batch_size = max(1, int(batch_size))
@@ -242,9 +240,10 @@ class FramesAnimation:
                 raise InputError(f"{len(frames)} animated crops do not split evenly into {faces} faces; "
                                  "give the crops of the same faces, face-major (all frames of face 1, then 2, ...)")
             frames = frames.reshape(faces, len(frames) // faces, *frames.shape[1:])
-        if frames.ndim != 5 or frames.shape[0] != faces or frames.shape[-1] < 3:
+        if frames.ndim != 5 or frames.shape[0] != faces:
             raise InputError(f"animated crops have shape {tuple(frames.shape)}; expected [N,T,S,S,3], N = {faces}")
-        self.array = frames[..., :3]
+        check_layout(frames.shape[1:], "animated crops", batched=True)
+        self.array = frames
         self.size = int(self.array.shape[2])
         self.fps, self.audio = fps, audio
         self.batch_size = max(1, int(batch_size))
@@ -289,7 +288,7 @@ class PastedFrames(FrameSource):
     own frame, and where a face is not seen the frame is left as it is).
     ``options``: how the faces are pasted (:class:`~fom_pipeline.options.PasteOptions`); or give its
     fields as keywords (``ratio=0.5``).
-    ``quantize``: cast the animated faces to 8 bits (truncating) before pasting, as the seed did.
+    ``quantize``: cast the animated faces to 8 bits (truncating) before pasting, as PaddleGAN's demo did.
     ``mask``: a picture-sized map [H,W] that replaces the circle of the faces it covers
     (:mod:`fom_pipeline.faces.paste`), or one per frame [T,H,W] for tracked faces; ``covered`` lists
     the faces it covers (0-based; in the first frame for tracked faces).
@@ -330,7 +329,7 @@ class PastedFrames(FrameSource):
             photo = as_numpy(base)
             if photo.ndim == 4:
                 photo = photo[0]
-            self.photo = as_rgb_float(as_float(np.ascontiguousarray(photo[..., :3])))  # checked, not copied
+            self.photo = as_rgb_float(as_float(photo))  # checked, not copied
             self.height, self.width = self.photo.shape[:2]
             self.fps, self.audio, self.frame_count = animation.fps, animation.audio, animation.frame_count
         for i, face in enumerate(self.faces):  # a mismatch fails here, before any network runs

@@ -16,11 +16,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from .arrays import as_numpy
 from .errors import InputError
+from .images import check_layout
+from .resize import resize_batch
 
 log = logging.getLogger(__name__)
 READ_BUDGET_BYTES = 96 << 20  # raw decoded frames held at once while reading a file
@@ -73,10 +74,7 @@ def as_uint8(chunk: np.ndarray) -> np.ndarray:
 def fit_frames(chunk: np.ndarray, size: int) -> np.ndarray:
     """Frames resized to size x size (area filter when shrinking) and made float32, in that order:
     a chunk of full-size float frames would be four times larger than the decoded bytes."""
-    if chunk.shape[1:3] != (size, size):
-        interp = cv2.INTER_AREA if chunk.shape[1] > size or chunk.shape[2] > size else cv2.INTER_LINEAR
-        chunk = np.stack([cv2.resize(frame, (size, size), interpolation=interp) for frame in chunk])
-    return as_float(chunk)
+    return as_float(resize_batch(chunk, size))
 
 
 class VideoFile(FrameSource):
@@ -221,9 +219,9 @@ class FrameArray(FrameSource):
         frames = as_numpy(frames)
         if frames.ndim == 3:
             frames = frames[None]
-        if frames.ndim != 4 or frames.shape[-1] < 3 or len(frames) == 0:
-            raise InputError(f"frames must be images shaped [T,H,W,3]; got shape {tuple(frames.shape)}")
-        self.frames = frames[..., :3] if frames.dtype == np.uint8 else frames[..., :3].astype(np.float32, copy=False)
+        if check_layout(frames.shape, "frames", batched=True):
+            frames = np.repeat(frames.reshape(*frames.shape[:3], 1), 3, axis=-1)
+        self.frames = frames if frames.dtype == np.uint8 else frames.astype(np.float32, copy=False)
         self.fps = float(fps) if fps and fps > 0 else 25.0
         self.frame_count, self.height, self.width = (int(v) for v in self.frames.shape[:3])
         self.audio = audio

@@ -1,9 +1,10 @@
 """Streaming video in and out through imageio-ffmpeg's ffmpeg binary.
 
 Frames are read and written in chunks so memory stays bounded whatever the video's length. The writer
-encodes into a hidden temporary file beside the final one, muxes the driving video's audio track (copied
-without re-encoding where the container allows it, else AAC) and only then moves the result into place,
-so an interrupted or failed run never leaves a broken file or replaces an existing result.
+encodes into a hidden partial file beside the final one, muxes the driving video's audio track (copied
+without re-encoding where the container allows it, else AAC) and only then moves the result into place
+(:mod:`fom_pipeline.atomic`), so an interrupted or failed run never leaves a broken file or replaces an
+existing result.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import logging
 import os
 import re
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,7 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FOMError, InputError, already_exists
+from . import atomic
+from .codecs import (
+    COLOR_SPACES,
+    CONTAINERS,
+    DEFAULT_CODEC,
+    DEFAULT_CONTAINER,
+    DEFAULT_CRF,
+    DEFAULT_PRESET,
+    VIDEO_ENCODERS,
+    container_of,
+)
+from .errors import FOMError, InputError
+from .inputs import check_input_file
 
 log = logging.getLogger(__name__)
 
@@ -141,17 +153,6 @@ class VideoMeta:
         return max(0, int(round(self.duration * self.fps))) if self.fps > 0 else 0
 
 
-def _check_readable(path: str | os.PathLike, what: str) -> str:
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise InputError(f"{what} not found: {path} (check the path)")
-    if os.path.isdir(path):
-        raise InputError(f"{what} is a folder, not a file: {path}")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"{what} is not readable: {path} (check its permissions)")
-    return path
-
-
 def _last_ffmpeg_line(text: str) -> str:
     lines = [ln.strip() for ln in str(text).splitlines() if ln.strip() and not ln.startswith("===")]
     return lines[-1] if lines else "unknown ffmpeg error"
@@ -181,7 +182,7 @@ def _open_reader(path: str, input_params: list[str], output_params: list[str]):
 def read_video_meta(path: str | os.PathLike, what: str = "driving video") -> VideoMeta:
     """Size, frame rate, duration, codecs and frame times of a video (see VideoMeta); raises
     InputError for a missing or non-video file (``what`` it is names it)."""
-    path = _check_readable(path, what)
+    path = check_input_file(path, what)
     gen, meta = _open_reader(path, [], [])
     gen.close()
     width, height = (int(v) for v in meta["size"])
@@ -248,9 +249,9 @@ def iter_video_frames(
     ``start`` seconds, at most ``max_frames`` in all.
 
     Only one chunk is held at a time. A file whose tail is damaged yields the frames before the damage
-    (with a warning), as the seed did; a file that yields no frame at all raises InputError.
+    (with a warning), as PaddleGAN's demo did; a file that yields no frame at all raises InputError.
     """
-    path = _check_readable(path, "driving video")
+    path = check_input_file(path, "driving video")
     chunk = max(1, int(chunk))
     input_params = ["-ss", f"{float(start):.6f}"] if start and start > 0 else []
     output_params = ["-map", "0:v:0", "-fps_mode", "passthrough"]
@@ -296,18 +297,7 @@ def _to_array(buf: list[bytes], height: int, width: int) -> np.ndarray:
 
 def check_output_path(path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Create the output folder; refuse an existing result unless `overwrite` (checked before any work)."""
-    out = Path(path)
-    if out.exists() and out.is_dir():
-        raise InputError(f"output path is a folder: {out} (give a file name)")
-    if out.exists() and not overwrite:
-        raise already_exists(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"cannot create output folder {out.parent}: {err.strerror or err}") from None
-    if not os.access(out.parent, os.W_OK):
-        raise InputError(f"output folder is not writable: {out.parent}")
-    return out
+    return atomic.check_target(path, overwrite)
 
 
 def _fps_arg(fps: float) -> str:
@@ -348,11 +338,13 @@ def mux_audio(video_path: str | os.PathLike, audio_source: str | os.PathLike, ou
     res = _run_ffmpeg([*base, "-c:a", "copy", *tail])
     if res.returncode == 0:
         return "copy"
-    codec = "libopus" if Path(out_path).suffix.lower() == ".webm" else "aac"  # WebM takes Opus, not AAC
+    codec = CONTAINERS[container_of(out_path) or DEFAULT_CONTAINER].audio_encoder
     log.info("audio copy failed (%s); encoding to %s", _last_ffmpeg_line(res.stderr.decode(errors="replace")), codec)
     res = _run_ffmpeg([*base, "-c:a", codec, "-b:a", "192k", *tail])
     if res.returncode != 0:
-        raise VideoError(f"could not add the audio track: {_last_ffmpeg_line(res.stderr.decode(errors='replace'))}")
+        said = res.stderr.decode(errors="replace")
+        raise atomic.disk_error(Path(out_path).parent, said) or \
+            VideoError(f"could not add the audio track: {_last_ffmpeg_line(said)}")
     return "opus" if codec == "libopus" else "aac"
 
 
@@ -370,17 +362,12 @@ class _StderrTail(threading.Thread):
             del self.lines[:-20]
 
     @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
     def last(self) -> str:
-        return _last_ffmpeg_line("\n".join(self.lines))
-
-
-VIDEO_ENCODERS = {"h264": "libx264", "av1": "libsvtav1"}
-# colour space -> (matrix, primaries, transfer) as ffmpeg names them (ComfyUI's Save Video choices)
-COLOR_SPACES = {
-    "sRGB": ("bt709", "bt709", "iec61966-2-1"),
-    "HDR": ("bt2020nc", "bt2020", "arib-std-b67"),
-    "HDR PQ": ("bt2020nc", "bt2020", "smpte2084"),
-}
+        return _last_ffmpeg_line(self.text)
 
 
 class VideoWriter:
@@ -400,9 +387,9 @@ class VideoWriter:
         audio_source: str | os.PathLike | None = None,
         audio_start: float = 0.0,
         overwrite: bool = False,
-        crf: float | None = 18,
-        preset: str | None = "medium",
-        codec: str = "h264",
+        crf: float | None = DEFAULT_CRF,
+        preset: str | None = DEFAULT_PRESET,
+        codec: str = DEFAULT_CODEC,
         bit_depth: int = 8,
         color_space: str | None = None,
     ) -> None:
@@ -439,11 +426,13 @@ class VideoWriter:
     # -- temp files -------------------------------------------------------------------------------
     def _temp_name(self) -> str:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix or '.mp4'}",
-                                    dir=self.path.parent)
-        os.close(fd)
+        name = os.fspath(atomic.new_partial(self.path if self.path.suffix else self.path.with_suffix(".mp4")))
         self._temps.append(name)
         return name
+
+    def _failed(self, message: str, ffmpeg_says: str) -> FOMError:
+        """ffmpeg's failure in our words: the disk's reason when ffmpeg names one, else ``message``."""
+        return atomic.disk_error(self.path.parent, ffmpeg_says) or VideoError(message)
 
     def _start(self) -> None:
         self._video_tmp = self._temp_name()
@@ -452,7 +441,7 @@ class VideoWriter:
                "-framerate", _fps_arg(self.fps), "-i", "-",
                "-an", "-c:v", VIDEO_ENCODERS[self.codec], *self._quality_args(), *self._color_args(),
                "-pix_fmt", "yuv420p10le" if self.bit_depth >= 10 else "yuv420p"]
-        if self.path.suffix.lower() in (".mp4", ".mov", ""):
+        if container_of(self.path) == "mp4" or not self.path.suffix:
             cmd += ["-movflags", "+faststart"]
         cmd.append(self._video_tmp)
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -503,7 +492,8 @@ class VideoWriter:
             self._proc.stdin.write(np.ascontiguousarray(frames).tobytes())
         except (BrokenPipeError, OSError):
             self._proc.wait()
-            raise VideoError(f"video encoder stopped: {self._stderr.last}") from None
+            self._stderr.join(timeout=5)
+            raise self._failed(f"video encoder stopped: {self._stderr.last}", self._stderr.text) from None
         self.frames_written += len(frames)
 
     def close(self) -> Path:
@@ -521,7 +511,7 @@ class VideoWriter:
         rc = self._proc.wait()
         self._stderr.join(timeout=5)
         if rc != 0:
-            raise VideoError(f"video encoder failed (exit {rc}): {self._stderr.last}")
+            raise self._failed(f"video encoder failed (exit {rc}): {self._stderr.last}", self._stderr.text)
         final_tmp = self._video_tmp
         if self.audio_source:
             muxed = self._temp_name()
@@ -540,27 +530,11 @@ class VideoWriter:
         self._cleanup()
 
     def _commit(self, tmp: str) -> None:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the result normal permissions
-        if self.overwrite:
-            os.replace(tmp, self.path)
-            return
-        try:
-            os.link(tmp, self.path)  # atomic and refuses to replace a file that appeared meanwhile
-        except FileExistsError:
-            raise already_exists(self.path) from None
-        except OSError:
-            if self.path.exists():
-                raise already_exists(self.path) from None
-            os.replace(tmp, self.path)
+        atomic.commit(tmp, self.path, self.overwrite)
 
     def _cleanup(self) -> None:
         for name in self._temps:
-            try:
-                os.unlink(name)
-            except FileNotFoundError:
-                pass
+            atomic.remove(name)
         self._temps = []
 
     def __enter__(self) -> VideoWriter:

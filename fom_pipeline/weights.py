@@ -2,7 +2,7 @@
 
 Weights sit in the pack's ``models/`` folder (``FOM_MODELS_DIR`` overrides it) in two subfolders:
 ``fom/`` for motion models and ``face_detection/`` for face detectors. A missing file is downloaded
-from its official URL with a progress bar, into ``<dest>.part`` first, checked (size, checksum, and
+from its official URL with a progress bar, into a hidden partial file first, checked (size, checksum, and
 that it reads as the weights it should be) and only then moved into place, so an interrupted, corrupt
 or wrong download never leaves a file that looks valid. ``FOM_ALLOW_DOWNLOAD=0`` (or
 ``allow_download=False``) forbids network access: the error then names the URL and the exact path to
@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from . import atomic
 from .errors import FOMError, InputError, WeightsMissingError
 from .known_weights import FACE_SUBDIR, FOM_RELEASES, FOM_SUBDIR, KNOWN_WEIGHTS, KnownWeights, release_key
 from .sfd_weights import load_sfd_network
@@ -28,8 +29,8 @@ from .sfd_weights import load_sfd_network
 # its names stay importable from here.
 __all__ = [
     "FACE_SUBDIR", "FOM_RELEASES", "FOM_SUBDIR", "KNOWN_WEIGHTS", "PACK_ROOT", "KnownWeights", "download",
-    "downloads_allowed", "ensure_weights", "find_weights", "models_dir", "release_key", "source_url",
-    "weights_check",
+    "downloads_allowed", "ensure_weights", "find_release", "find_weights", "models_dir", "release_for",
+    "release_key", "source_url", "weights_check",
 ]
 
 PACK_ROOT = Path(__file__).resolve().parent.parent
@@ -72,8 +73,9 @@ def download(
 ) -> Path:
     """Fetch ``url`` to ``dest`` atomically and return ``dest``.
 
-    Writes ``dest.part`` then ``os.replace``; the part file is removed on any failure, including
-    KeyboardInterrupt. ``sha256`` may be the full hex digest or a prefix of it (torch-hub style).
+    Writes a hidden partial beside ``dest`` (:mod:`fom_pipeline.atomic`) and moves it into place; the
+    partial is removed on any failure, including KeyboardInterrupt.
+    ``sha256`` may be the full hex digest or a prefix of it (torch-hub style).
     ``size`` (bytes) and the server's Content-Length are both checked. ``callback(done, total)`` is
     called after every chunk (an exception raised there aborts the download cleanly).
     ``verify(part_path)`` runs on the complete file before it is moved into place; raising there
@@ -83,7 +85,7 @@ def download(
     if not downloads_allowed(allow_download):
         raise _missing(dest, url, "downloads are turned off, FOM_ALLOW_DOWNLOAD=0")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
+    part = atomic.new_partial(dest)
     digest = hashlib.sha256()
     done = 0
     try:
@@ -120,15 +122,15 @@ def download(
                 reason = str(exc).replace(str(part), dest.name).strip().splitlines()
                 raise _missing(dest, url, "the downloaded file is not usable: "
                                + (reason[0][:200] if reason else type(exc).__name__)) from None
-        os.replace(part, dest)
+        atomic.commit(part, dest, overwrite=True)
     except WeightsMissingError:
-        _remove(part)
+        atomic.remove(part)
         raise
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-        _remove(part)
+        atomic.remove(part)
         raise _missing(dest, url, f"download failed: {exc}") from exc
     except BaseException:
-        _remove(part)
+        atomic.remove(part)
         raise
     return dest
 
@@ -137,13 +139,6 @@ def _progress_bar(total: int, name: str):
     from tqdm import tqdm
 
     return tqdm(total=total or None, unit="B", unit_scale=True, unit_divisor=1024, desc=name)
-
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def find_weights(name: str, search_dirs: Iterable[str | os.PathLike] | None = None) -> Path | None:
@@ -163,6 +158,20 @@ def find_weights(name: str, search_dirs: Iterable[str | os.PathLike] | None = No
                 if candidate.is_file():
                     return candidate
     return None
+
+
+def release_for(mobile: bool = False, image_size: int | None = None) -> str:
+    """The PaddleGAN release PaddleGAN's demo downloads: the mobile model when asked, the 512 px model
+    for ``image_size`` 512, else vox-cpk (256 px)."""
+    return "vox-mobile" if mobile else ("vox-cpk-512" if image_size == 512 else "vox-cpk")
+
+
+def find_release(key: str, search_dirs: Iterable[str | os.PathLike] | None = None) -> Path | None:
+    """A release on disk: our converted ``.safetensors`` of it first (``vox-cpk.safetensors``, made by
+    ``convert``: it loads faster), else the release file in any accepted spelling (see :func:`find_weights`)."""
+    converted = [Path(name).stem + ".safetensors" for name in KNOWN_WEIGHTS[key].names]
+    found = next(filter(None, (find_weights(name, search_dirs) for name in converted)), None)
+    return found or find_weights(key, search_dirs)
 
 
 def weights_check(dest: str | os.PathLike, subdir: str | None = None) -> Callable[[Path], None]:

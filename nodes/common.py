@@ -76,7 +76,7 @@ def comfy_device(choice: str, node: str) -> str:
     """The engine's device rule, "auto" following ComfyUI's model management (so --cpu is honoured)."""
     import comfy.model_management
 
-    from fom_pipeline.model import resolve_device
+    from fom_pipeline.devices import resolve_device
 
     with engine_errors(node):
         return resolve_device(choice, auto=comfy.model_management.get_torch_device).type

@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from comfy_api.v0_0_2 import io
 
+from fom_pipeline.faces.select import SCORE_THRESHOLD
+
 from .common import (
     CATEGORY,
     FOMNodeError,
@@ -30,7 +32,7 @@ def _crop_inputs() -> list:
     return [
         io.Combo.Input("crop_mode", options=CROP_MODES, default="square",
                        tooltip="square: a square window crop_scale x the face box, centred (FOMM style). "
-                               "paddlegan: PaddleGAN's window (the seed's crop)."),
+                               "paddlegan: the window PaddleGAN's demo crops."),
         io.Float.Input("crop_scale", default=2.0, min=1.0, max=4.0, step=0.05,
                        tooltip="Square window side as a multiple of the face box (square mode only)."),
         io.Int.Input("size", default=0, min=0, max=1024, step=64,
@@ -98,7 +100,7 @@ class FOMDetectFaces(io.ComfyNode):
             inputs=[
                 FOMFaceDetectorType.Input("detector", tooltip="From FOM Load Face Detector."),
                 _source_input(),
-                io.Float.Input("threshold", default=0.5, min=0.0, max=1.0, step=0.01,
+                io.Float.Input("threshold", default=SCORE_THRESHOLD, min=0.0, max=1.0, step=0.01,
                                tooltip="Minimum detector score for a face."),
                 io.Int.Input("max_faces", default=0, min=0, max=256,
                              tooltip="Keep only the largest faces, at most this many; 0 keeps all."),

@@ -21,7 +21,7 @@ from fom_pipeline.model import WARP_BORDERS as ENGINE_WARP_BORDERS
 
 from .common import CATEGORY, FOMNodeError, comfy_device, engine_errors
 from .downloads import download_release
-from .model_cache import DETECTOR_CACHE, MODEL_CACHE, file_key
+from .model_cache import DETECTOR_CACHE, MODEL_CACHE, file_fingerprint, file_key
 from .types import FOMFaceDetectorType, FOMModelType, Loaded
 
 log = logging.getLogger("fom_multiface")
@@ -36,11 +36,6 @@ AUTO_WEIGHTS = "auto"
 RELEASE_NAMES = [weights.KNOWN_WEIGHTS[key].filename for key in weights.FOM_RELEASES]
 # Face-detector weights files the backends read (anchors.npy is BlazeFace's companion, not weights).
 DETECTOR_EXTENSIONS = (".pth", ".pt", ".safetensors")
-
-
-def _fingerprint(path: str | os.PathLike | None):
-    """What ComfyUI compares between runs: the file's identity, or None while it is not on disk."""
-    return file_key(path) if path is not None and os.path.isfile(path) else None
 
 
 def _model_options() -> list[str]:
@@ -58,8 +53,8 @@ def _find_model(ckpt_name: str) -> str | None:
     if path and os.path.isfile(path):
         return path
     key = _release(ckpt_name)
-    if key is not None:  # the other spelling of a release on disk (vox_mobile.pdparams)
-        found = weights.find_weights(key, folder_paths.get_folder_paths("fom"))
+    if key is not None:  # the release converted (vox-cpk.safetensors), or its other spelling (vox_mobile.pdparams)
+        found = weights.find_release(key, folder_paths.get_folder_paths("fom"))
         if found is not None:
             return str(found)
     return None
@@ -118,7 +113,7 @@ class FOMLoadModel(io.ComfyNode):
 
     @classmethod
     def fingerprint_inputs(cls, ckpt_name, **_options):
-        return _fingerprint(_find_model(ckpt_name))
+        return file_fingerprint(_find_model(ckpt_name))
 
     @classmethod
     def execute(cls, ckpt_name, device, precision, warp_border, image_size=0) -> io.NodeOutput:
@@ -217,7 +212,7 @@ class FOMLoadFaceDetector(io.ComfyNode):
         picked = _picked_detector_file(weights)
         if picked is None and weights != AUTO_WEIGHTS:
             return None
-        return _fingerprint(_detector_file(backend, picked))
+        return file_fingerprint(_detector_file(backend, picked))
 
     @classmethod
     def execute(cls, backend, weights, device) -> io.NodeOutput:

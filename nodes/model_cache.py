@@ -33,6 +33,12 @@ def file_key(path: str | os.PathLike) -> tuple[str, int, int]:
     return os.path.realpath(path), st.st_mtime_ns, st.st_size
 
 
+def file_fingerprint(path: str | os.PathLike | None):
+    """What ComfyUI compares between runs of a node that reads a file (its ``fingerprint_inputs``): the
+    file's identity, or None while it is not on disk."""
+    return file_key(path) if path is not None and os.path.isfile(path) else None
+
+
 class ModelCache:
     """A small LRU of loaded models, keyed by file identity and load options (ComfyUI's own output
     cache forgets a loader as soon as a prompt without it runs; this keeps the weights in memory

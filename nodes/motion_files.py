@@ -10,6 +10,7 @@ import folder_paths
 from comfy_api.v0_0_2 import io
 
 from .common import CATEGORY, FOMNodeError, engine_errors
+from .model_cache import file_fingerprint
 from .motion import smooth_input
 from .types import FOMKeypointsType, FOMModelType
 
@@ -101,10 +102,15 @@ class FOMLoadMotion(io.ComfyNode):
         )
 
     @classmethod
+    def fingerprint_inputs(cls, motion, **_options):
+        """The file's identity, like the loaders: a motion file replaced under the same name is read again."""
+        return file_fingerprint(motion_file_path(motion))
+
+    @classmethod
     def execute(cls, model, motion, smooth, audio=None) -> io.NodeOutput:
         from fom_pipeline.motion_file import check_motion_model, load_motion
 
-        from .video import _wav_track
+        from .video import wav_track
 
         path = motion_file_path(motion)
         if path is None:
@@ -115,5 +121,5 @@ class FOMLoadMotion(io.ComfyNode):
             check_motion_model(driving, model.get(), f"motion file {motion}")
             driving = driving.smoothed(smooth)
         if audio is not None:
-            driving.audio = _wav_track(audio, driving)
+            driving.audio = wav_track(audio, driving)
         return io.NodeOutput(driving)

@@ -60,7 +60,7 @@ class FOMPasteFaces(io.ComfyNode):
                 FOMAnimationType.Input("animation", tooltip="From FOM Transfer Motion: brings the frames, the "
                                                             "frame rate and the audio of the driving video."),
                 io.Float.Input("ratio", default=DEFAULT_RATIO, min=RATIO_RANGE[0], max=RATIO_RANGE[1], step=0.01,
-                               tooltip="Pasted circle radius as a fraction of the crop height (the seed uses 0.4)."),
+                               tooltip="Pasted circle radius as a fraction of the crop height (PaddleGAN's demo uses 0.4)."),
                 io.Float.Input("feather", default=-1.0, min=-1.0, max=256.0, step=1.0,
                                tooltip="Soft edge width in pixels; 0 = hard edge, -1 = automatic (10% of radius)."),
                 io.Combo.Input("color_match", options=COLOR_MATCH, default="off",

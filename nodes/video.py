@@ -31,13 +31,22 @@ from comfy_api.input import VideoInput
 from comfy_api.input_impl import VideoFromFile
 
 from fom_pipeline.arrays import as_numpy, as_tensor
+from fom_pipeline.codecs import (
+    COLOR_SPACES,
+    CONTAINERS,
+    DEFAULT_CODEC,
+    DEFAULT_CONTAINER,
+    DEFAULT_CRF,
+    DEFAULT_PRESET,
+    VIDEO_ENCODERS,
+    container_of,
+    default_codec,
+)
 from fom_pipeline.streams import AudioTrack, FrameArray, FrameSource, Trimmed, VideoFile, as_float
 
 from .common import FOMNodeError, engine_errors, progress_callback
 
 log = logging.getLogger("fom_multiface")
-CONTAINER_FORMAT_NAMES = {"mp4": "mov,mp4,m4a,3gp,3g2,mj2", "mkv": "matroska,webm", "webm": "matroska,webm"}
-COLOR_SPACES = ("sRGB", "HDR", "HDR PQ")
 TIME_EPSILON = 1e-6  # seconds: a frame whose timestamp is this close to a trim's edge counts as on it
 
 
@@ -71,7 +80,7 @@ def _owning(source: FrameSource, path: str) -> FrameSource:
     return source
 
 
-def _wav_track(audio: dict, owner) -> AudioTrack | None:
+def wav_track(audio: dict, owner) -> AudioTrack | None:
     """ComfyUI AUDIO (waveform [1,C,S], sample_rate) as a temporary 16-bit WAV the encoder can mux."""
     if not audio or "waveform" not in audio:
         return None
@@ -146,7 +155,7 @@ def frame_source(value, what: str, fps: float | None = None) -> FrameSource:
         return value.source
     if isinstance(value, torch.Tensor):
         with engine_errors(what):
-            return FrameArray(value, fps=fps or 25.0)
+            return FrameArray(value[..., :3], fps=fps or 25.0)  # IMAGE: the alpha, if any, is dropped here
     if isinstance(value, VideoFromFile):
         source = value.get_stream_source()
         with engine_errors(what):
@@ -161,7 +170,7 @@ def frame_source(value, what: str, fps: float | None = None) -> FrameSource:
     if isinstance(value, VideoInput):  # already in memory (e.g. Create Video): use its tensors
         parts = value.get_components()
         holder = FrameArray(parts.images, fps=float(parts.frame_rate or 25))
-        holder.audio = _wav_track(parts.audio, holder)
+        holder.audio = wav_track(parts.audio, holder)
         return holder
     raise FOMNodeError(f"{what}: expected a VIDEO or an IMAGE batch, got {type(value).__name__}")
 
@@ -220,18 +229,19 @@ def crop_rect(x: int, y: int, width: int, height: int, frame_w: int, frame_h: in
     return (x, y, width, height) if width > 0 and height > 0 else None
 
 
-# -- encoding -------------------------------------------------------------------------------------
+# -- encoding (the tables: fom_pipeline.codecs) -----------------------------------------------------
+_CONTAINER_TITLES = {"webm": "WebM"}
 @dataclass(frozen=True)
 class Encoding:
     """How a render is encoded: Save Video's container, codec and re-encode options. The default
     is the pack's own (h264, crf 18, untagged), used when Save Video asks for nothing else."""
 
-    container: str = "mp4"
-    codec: str = "h264"
-    crf: float | None = 18
+    container: str = DEFAULT_CONTAINER
+    codec: str = DEFAULT_CODEC
+    crf: float | None = DEFAULT_CRF
     bit_depth: int = 8
     color_space: str | None = None
-    preset: str | None = "medium"
+    preset: str | None = DEFAULT_PRESET
 
     def writer_options(self) -> dict:
         return {"codec": self.codec, "crf": self.crf, "bit_depth": self.bit_depth,
@@ -254,23 +264,27 @@ def requested_encoding(path, format="auto", codec="auto", bit_depth=None, crf=No
     sRGB when no colour space is named, as core tags the videos it makes from images."""
     container = _option(format)
     if container == "auto":
-        suffix = os.path.splitext(os.fspath(path))[1].lower() if isinstance(path, (str, os.PathLike)) else ""
-        container = {".mkv": "mkv", ".webm": "webm"}.get(suffix, "mp4")
+        named = container_of(path) if isinstance(path, (str, os.PathLike)) else None
+        container = named if named in ("mkv", "webm") else DEFAULT_CONTAINER  # .mov/.m4v: core's mp4
     name = _option(codec)
     if name == "auto":
-        name = "av1" if container == "webm" else "h264"
-    if container not in CONTAINER_FORMAT_NAMES or name not in ("h264", "av1"):
-        raise FOMNodeError(f"Save Video: cannot write {container} with {name}; pick mp4, mkv or webm with h264 or av1")
-    if container == "webm" and name != "av1":
-        raise FOMNodeError("Save Video: WebM needs the av1 codec; pick av1, or mp4/mkv for h264")
+        name = default_codec(container)
+    if container not in CONTAINERS or name not in VIDEO_ENCODERS:
+        raise FOMNodeError(f"Save Video: cannot write {container} with {name}; pick {', '.join(CONTAINERS)} with "
+                           f"{' or '.join(VIDEO_ENCODERS)}")
+    if name not in CONTAINERS[container].codecs:
+        raise FOMNodeError(f"Save Video: {_CONTAINER_TITLES.get(container, container)} needs the "
+                           f"{' or '.join(CONTAINERS[container].codecs)} codec; pick "
+                           f"{' or '.join(CONTAINERS[container].codecs)}, or "
+                           f"{'/'.join(c for c in CONTAINERS if name in CONTAINERS[c].codecs)} for {name}")
     if color_space is not None and color_space not in COLOR_SPACES:
         raise FOMNodeError(f"Save Video: unsupported colour space {color_space!r}; pick auto, {', '.join(COLOR_SPACES)}")
     options = (crf, bit_depth, color_space, preset)
-    if all(v is None for v in options) and (container, name) == ("mp4", "h264"):
+    if all(v is None for v in options) and (container, name) == (DEFAULT_CONTAINER, DEFAULT_CODEC):
         return DEFAULT_ENCODING
     if all(v is None for v in options):  # another container or codec: our quality, untagged
-        return Encoding(container, name, crf=DEFAULT_ENCODING.crf if name == "h264" else None,
-                        preset=DEFAULT_ENCODING.preset if name == "h264" else None)
+        return Encoding(container, name, crf=DEFAULT_ENCODING.crf if name == DEFAULT_CODEC else None,
+                        preset=DEFAULT_ENCODING.preset if name == DEFAULT_CODEC else None)
     return Encoding(container, name, crf=crf, bit_depth=int(bit_depth or 8), color_space=color_space or "sRGB",
                     preset=preset)
 
@@ -298,7 +312,7 @@ class StreamedVideo(VideoInput):
         return float(self.source.frame_count / self.source.fps)
 
     def get_container_format(self) -> str:
-        return CONTAINER_FORMAT_NAMES["mp4"]
+        return CONTAINERS[DEFAULT_CONTAINER].format_names
 
     # rendering
     def render(self, encoding: Encoding = DEFAULT_ENCODING) -> str:

@@ -7,8 +7,8 @@ import pytest
 import torch
 from kit import run_cli
 
+from fom_pipeline.devices import resolve_device
 from fom_pipeline.errors import FOMError, InputError, WeightsMissingError, already_exists
-from fom_pipeline.model import resolve_device
 from fom_pipeline.video import check_output_path
 
 

@@ -22,7 +22,6 @@ from fom_pipeline.errors import CheckpointError, InputError, WeightsMissingError
 from fom_pipeline.faces import (
     FaceDetector,
     FaceNotFoundError,
-    NoFaceError,
     detect_faces,
     detect_faces_batch,
     load_face_detector,
@@ -114,10 +113,10 @@ def test_real_s3fd_network_with_generated_weights(sfd_detector, small_painting):
 
 def test_no_face_is_a_clear_error_or_empty(sfd_detector, small_painting):
     detector = sfd_detector
-    with pytest.raises(NoFaceError, match="no face found .* give the faces by hand"):
+    with pytest.raises(FaceNotFoundError, match="no face found .* give the faces by hand"):
         detect_faces(detector, small_painting, min_size=500)
     assert detect_faces(detector, small_painting, min_size=500, allow_empty=True) == []
-    assert FaceNotFoundError is NoFaceError and issubclass(NoFaceError, InputError)
+    assert issubclass(FaceNotFoundError, InputError)  # the old alias NoFaceError is gone: one name
 
 
 def test_hand_boxes_and_stand_in_detector_on_the_painting():

@@ -22,7 +22,7 @@ def driving(media_dir) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def photo(media_dir) -> np.ndarray:
-    from fom_pipeline.cli import read_image
+    from fom_pipeline.pictures import read_image
 
     return read_image(media_dir / "fom_source_image_multi_person.jpg")
 

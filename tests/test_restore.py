@@ -86,8 +86,8 @@ def test_restorer_refuses_what_is_not_an_rgb_image_model():
 
 
 def test_restoration_runs_per_batch_in_the_stream_and_keeps_the_frame_count(tiny_model, media_dir, restoreformer):
-    from fom_pipeline.cli import read_image
     from fom_pipeline.faces import crop_faces, make_faces
+    from fom_pipeline.pictures import read_image
     from fom_pipeline.streams import VideoFile
 
     photo = read_image(media_dir / "fom_source_image_multi_person.jpg")

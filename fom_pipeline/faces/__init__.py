@@ -1,5 +1,6 @@
 """Faces: detect (or take by hand), crop the way the model expects, paste animated faces back."""
 
+from ..images import as_rgb_float
 from .boxes import box_iou, parse_boxes
 from .crops import (
     CROP_MODES,
@@ -15,13 +16,11 @@ from .crops import (
 from .detect import (
     FaceDetector,
     FaceNotFoundError,
-    NoFaceError,
     detect_faces,
     detect_faces_batch,
     find_detector_weights,
     load_face_detector,
 )
-from .images import as_rgb_float
 from .paste import paste_faces
 from .select import select_faces
 
@@ -30,7 +29,6 @@ __all__ = [
     "FaceDetector",
     "FaceNotFoundError",
     "FaceRecord",
-    "NoFaceError",
     "as_rgb_float",
     "box_iou",
     "crop_driving_frames",

@@ -6,12 +6,12 @@ Two crop modes:
   allowed to run past the image border (the missing part is padded by repeating the edge pixels),
   so faces are never stretched. ``crop_scale=2.0`` holds the whole head with some shoulders, close
   to how VoxCeleb crops frame a face for FOMM.
-- ``paddlegan``: the seed's own window (PaddleGAN ``ppgan/apps/first_order_predictor.py``,
+- ``paddlegan``: PaddleGAN's demo's own window (PaddleGAN ``ppgan/apps/first_order_predictor.py``,
   ``extract_bbox``), reproduced number for number: the detector box is truncated to ints after
   clipping at 0 (as ``get_detections_for_image`` does); ``bh = y2 - y1``, ``bw = x2 - x1``;
   ``cy = y1 + int(bh / 2)``, ``cx = x1 + int(bw / 2)``; ``m = max(bh, bw)``; window
   ``x: cx -+ int(0.8 * m)``, ``y: cy -+ m``, each side clipped to the image. The window is then
-  resized to a square, so the face is stretched exactly as in the seed.
+  resized to a square, so the face is stretched exactly as in PaddleGAN's demo.
 
 A record's ``crop_box`` plus ``size`` is the whole transform between crop and image: crop pixel
 ``(u, v)`` sits at image ``(x1 + u * (x2 - x1) / size, y1 + v * (y2 - y1) / size)``.
@@ -22,11 +22,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-import cv2
 import numpy as np
 
 from ..errors import InputError
-from .images import as_rgb_float
+from ..images import as_rgb_float
+from ..resize import resize_batch, resize_picture
 
 CROP_MODES = ("square", "paddlegan")
 DEFAULT_CROP_SCALE = 2.0
@@ -113,7 +113,7 @@ def square_window(box: Box, crop_scale: float = DEFAULT_CROP_SCALE) -> tuple[int
 
 
 def paddlegan_window(box: Box, image_hw: tuple[int, int]) -> tuple[int, int, int, int]:
-    """The seed's crop window for one detector box (see the module docstring for the exact rules)."""
+    """PaddleGAN's demo's crop window for one detector box (see the module docstring for the exact rules)."""
     h, w = image_hw
     bx1, by1, bx2, by2 = (int(v) for v in np.clip(np.asarray(box, dtype=np.float64), 0, None))
     bh = by2 - by1
@@ -177,19 +177,9 @@ def cut_window(image: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarr
     return np.pad(inside, widths, mode="edge")
 
 
-def _resize(patch: np.ndarray, out_w: int, out_h: int, mode: str = "square") -> np.ndarray:
-    """Area averaging when shrinking, bilinear when enlarging; the ``paddlegan`` mode always uses
-    bilinear, as the seed's plain ``cv2.resize`` calls do."""
-    if patch.shape[1] == out_w and patch.shape[0] == out_h:
-        return patch.copy()
-    shrinking = out_w < patch.shape[1] or out_h < patch.shape[0]
-    interp = cv2.INTER_AREA if shrinking and mode != "paddlegan" else cv2.INTER_LINEAR
-    return cv2.resize(patch, (out_w, out_h), interpolation=interp)
-
-
 def crop_window(image: np.ndarray, window: tuple[int, int, int, int], size: int, mode: str = "square") -> np.ndarray:
     """One window of ``image`` [H,W,3] (edge-padded past the border) resized to ``size`` x ``size``."""
-    return _resize(cut_window(image, window), int(size), int(size), mode)
+    return resize_picture(cut_window(image, window), int(size), int(size), mode)
 
 
 def crop_faces(image, faces: Sequence[FaceRecord]) -> np.ndarray:
@@ -253,4 +243,4 @@ def crop_driving_frames(frames, window: tuple[int, int, int, int], size: int) ->
     """Cut the same ``window`` out of every frame [T,H,W,3] and resize: float32 [T,S,S,3]."""
     frames = as_rgb_float(frames, "driving frames", batched=True)
     cut = cut_window(frames, tuple(int(v) for v in window))
-    return np.stack([_resize(frame, int(size), int(size)) for frame in cut]).astype(np.float32)
+    return resize_batch(cut, int(size)).astype(np.float32)

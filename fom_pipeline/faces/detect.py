@@ -17,10 +17,10 @@ import numpy as np
 from .. import weights as weights_mod
 from ..arrays import as_tensor
 from ..errors import CheckpointError, InputError, WeightsMissingError
+from ..images import as_rgb_float
 from ..sfd_weights import load_sfd_network
 from .boxes import Box
-from .images import as_rgb_float
-from .select import select_faces
+from .select import OVERLAP, SCORE_THRESHOLD, select_faces
 
 BACKENDS = ("sfd", "blazeface")
 Detection = tuple[float, float, float, float, float]
@@ -29,9 +29,6 @@ _CANDIDATE_THRESHOLD = 0.05  # keep low-score boxes in .detect; detect_faces app
 
 class FaceNotFoundError(InputError):
     """No face was found (or kept) in the image."""
-
-
-NoFaceError = FaceNotFoundError
 
 
 class FaceDetector:
@@ -77,7 +74,7 @@ def load_face_detector(
     """
     if backend not in BACKENDS:
         raise InputError(f"face detector {backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
-    from ..model import resolve_device  # "auto" and unavailable devices, as the model loader decides them
+    from ..devices import resolve_device  # "auto" and unavailable devices, as every part decides them
 
     device = str(resolve_device(device))
     root = _models_root(models_dir)
@@ -170,11 +167,11 @@ def _load_blazeface(path: Path, device: str) -> FaceDetector:
 def detect_faces(
     detector: FaceDetector,
     image,
-    threshold: float = 0.5,
+    threshold: float = SCORE_THRESHOLD,
     max_faces: int = 0,
     min_size: float = 0,
     order: str = "left_to_right",
-    iou_threshold: float = 0.3,
+    iou_threshold: float = OVERLAP,
     allow_empty: bool = False,
 ) -> list[tuple[Box, float]]:
     """Faces of one image [H,W,3] as (box, score), filtered and ordered; FaceNotFoundError if none."""
@@ -193,9 +190,9 @@ def detect_faces_batch(
     detector: FaceDetector,
     frames,
     batch_size: int = 4,
-    threshold: float = 0.5,
+    threshold: float = SCORE_THRESHOLD,
     min_size: float = 0,
-    iou_threshold: float = 0.3,
+    iou_threshold: float = OVERLAP,
 ) -> list[list[tuple[Box, float]]]:
     """Faces per frame [T,H,W,3], largest first (an empty list where a frame has none)."""
     frames = as_rgb_float(frames, "frames", batched=True)

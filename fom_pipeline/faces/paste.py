@@ -1,19 +1,19 @@
 """Paste animated face crops back into the original picture, frame by frame.
 
-The seed's blend (PaddleGAN ``first_order_predictor.py``): the animated crop is resized back to its
+PaddleGAN's demo's blend (PaddleGAN ``first_order_predictor.py``): the animated crop is resized back to its
 window, and a filled circle centred on the window, radius ``ratio * window height``, decides which
 pixels are replaced (hard edge). Here:
 
 - ``feather`` (pixels) softens the edge: alpha is 1 up to ``radius - feather`` and falls smoothly
-  to 0 at ``radius``, so the circle never grows. ``feather=0`` is the seed's hard edge; the
+  to 0 at ``radius``, so the circle never grows. ``feather=0`` is PaddleGAN's demo's hard edge; the
   default (``None``) is 10% of the radius, wide enough to hide the seam yet keep the face.
-- The circle is clipped to the crop window (the seed copied black pixels where a large ratio ran
+- The circle is clipped to the crop window (PaddleGAN's demo copied black pixels where a large ratio ran
   past the window).
 - ``color_match`` ("lab", "rgb", True = "lab") shifts each pasted face's per-channel mean and std
   inside the circle to those of the original region, per frame.
 - Faces are composited in list order, later faces on top (``order="smallest_on_top"`` pastes
   larger faces first).
-- ``shape="rect"`` pastes the whole window instead (the seed did this for a lone face).
+- ``shape="rect"`` pastes the whole window instead (PaddleGAN's demo did this for a lone face).
 - ``mask`` (a picture-sized map in [0, 1], e.g. from a segmentation node or painted by hand) replaces
   the circle for every face it covers: the mask is "on" (>= 0.5) somewhere in the central half of
   the face's detection box (see :func:`mask_covers`). Such a face is pasted where the mask is, within
@@ -34,15 +34,16 @@ import numpy as np
 
 from ..arrays import as_numpy
 from ..errors import InputError
+from ..images import as_rgb_float
 from ..options import DEFAULT_RATIO, PasteOptions
-from .crops import FaceRecord, _resize
-from .images import as_rgb_float
+from ..resize import resize_picture
+from .crops import FaceRecord
 
 FEATHER_FRACTION = 0.1
 
 
 def circle_radius(face: FaceRecord, ratio: float) -> float:
-    """Radius in image pixels: ``ratio`` x crop window height (the seed rounds it up with ceil)."""
+    """Radius in image pixels: ``ratio`` x crop window height (PaddleGAN's demo rounds it up with ceil)."""
     return float(np.ceil(face.crop_hw[0] * ratio))
 
 
@@ -229,7 +230,7 @@ def _paste_one(out, face, anim_face, ratio, feather, space, shape, mask=None) ->
         return
     win_h, win_w = y2 - y1, x2 - x1
     sub = (slice(ry1 - y1, ry2 - y1), slice(rx1 - x1, rx2 - x1))
-    patch = np.stack([_resize(frame, win_w, win_h, face.mode)[sub] for frame in anim_face])
+    patch = np.stack([resize_picture(frame, win_w, win_h, face.mode)[sub] for frame in anim_face])
     target = out[:, ry1:ry2, rx1:rx2]
     if space is not None:
         patch = _match_colors(patch, target, alpha, space)

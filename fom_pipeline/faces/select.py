@@ -8,22 +8,26 @@ from ..errors import InputError
 from .boxes import Box, box_iou
 
 ORDERS = ("left_to_right", "largest", "top_to_bottom")
+# The detector's defaults, for every front end: PaddleGAN's demo keeps S3FD faces scoring 0.5 or more,
+# and of two boxes overlapping by more than 0.3 (intersection over union) only one.
+SCORE_THRESHOLD = 0.5
+OVERLAP = 0.3
 
 
 def select_faces(
     detections: Sequence,
-    threshold: float = 0.5,
+    threshold: float = SCORE_THRESHOLD,
     max_faces: int = 0,
     min_size: float = 0,
     order: str = "left_to_right",
-    iou_threshold: float = 0.3,
+    iou_threshold: float = OVERLAP,
 ) -> list[tuple[Box, float]]:
     """Filter, de-duplicate, keep the largest and order raw (x1,y1,x2,y2,score) detections of one image.
 
     Boxes scoring under ``threshold`` or smaller than ``min_size`` go; of two boxes overlapping by
     more than ``iou_threshold`` the larger stays. ``max_faces`` (0 = all) then keeps the largest
     faces, and only then are the kept faces numbered by ``order``. Largest, not best-scoring: the
-    seed means to sort its boxes by area, largest first, and animates the first one without
+    PaddleGAN's demo means to sort its boxes by area, largest first, and animates the first one without
     --multi_person (its sort result is discarded, so it really took S3FD's best-scoring box; every
     kept box already passed the score threshold, and size is what a user sees). Equal areas keep the
     higher score first.

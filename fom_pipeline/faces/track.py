@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import InputError
 from ..keypoints import smooth_array
 from .crops import DEFAULT_CROP_SCALE, FaceRecord, check_box, make_faces, paddlegan_window, square_window
+from .select import SCORE_THRESHOLD
 
 TRACK_SIDE = 640  # the grey copy tracking runs on is at most this wide or tall
 MIN_POINTS = 6  # fewer tracked points than this: the face is lost
@@ -375,7 +376,8 @@ class _Tracker:
 # the pass over the video
 
 
-def track_faces(source, boxes: Sequence, *, detector=None, detect_every: int | None = None, threshold: float = 0.5,
+def track_faces(source, boxes: Sequence, *, detector=None, detect_every: int | None = None,
+                threshold: float = SCORE_THRESHOLD,
                 crop_mode: str = "square", crop_scale: float = DEFAULT_CROP_SCALE, size: int = 256,
                 steady: float = DEFAULT_STEADY, scores: Sequence[float] | None = None,
                 progress: Progress | None = None) -> FaceTracks:

@@ -6,11 +6,13 @@ listed too; a foreign .safetensors in input/ is not; a broken one fails with one
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
 from assets import CHECKPOINT, DRIVER_CROPPED, PHOTO_FACE, probe
-from comfy_host import execution_error
+from comfy_host import execution_error, status_messages
 from safetensors.torch import save_file
 from video_checks import read_frames
 
@@ -133,3 +135,35 @@ def test_load_motion_lists_motion_files_only_and_refuses_a_broken_one(comfy_env,
     assert "\n" not in message and message.startswith("FOMLoadMotion: motion file ")
     assert "broken.safetensors is damaged" in message
     assert "8" not in entry["outputs"]  # nothing was rendered from it
+
+
+@pytest.mark.timeout(400)
+def test_load_motion_reads_a_file_replaced_under_the_same_name(comfy_env, saved):
+    """FOM Load Motion gives ComfyUI its file's identity (fingerprint_inputs: path, modification time and
+    size, like the loaders): a motion file replaced under the same name is read again, not taken from
+    ComfyUI's cache."""
+    from fom_pipeline.keypoints import Keypoints
+    from fom_pipeline.motion_file import save_motion
+    from fom_pipeline.pipeline import DrivingKeypoints
+
+    folder = comfy_env.base_dir / "models" / "fom_motion"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "replaced.safetensors"
+    path.write_bytes(saved["motion"].read_bytes())
+    first = comfy_env.run(_load_prompt(path.name, "motion_test/replaced_before"), timeout=240)
+    before = read_frames(_video(comfy_env, first)).astype(np.int16)
+
+    motion = load_motion(saved["motion"])  # the same motion played backwards: other frames, same model
+    kp = motion.keypoints
+    backwards = DrivingKeypoints(Keypoints(kp.value.flip(0), None if kp.jacobian is None else kp.jacobian.flip(0)),
+                                 motion.fps, None, motion.name, motion.detector)
+    mtime = path.stat().st_mtime_ns
+    side = save_motion(folder.parent / "replacement.safetensors", backwards, overwrite=True)
+    os.replace(side, path)
+    os.utime(path, ns=(mtime + 5_000_000_000, mtime + 5_000_000_000))
+
+    second = comfy_env.run(_load_prompt(path.name, "motion_test/replaced_after"), timeout=240)
+    after = read_frames(_video(comfy_env, second)).astype(np.int16)
+    cached = {n for event, data in status_messages(second) if event == "execution_cached" for n in data["nodes"]}
+    assert "9" not in cached, "ComfyUI kept FOM Load Motion's output for the replaced file"
+    assert after.shape == before.shape and np.abs(after - before).mean() > 0.5, "the old motion was used"
