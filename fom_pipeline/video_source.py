@@ -35,24 +35,23 @@ from .options import AnimationOptions
 from .pipeline import DrivingKeypoints, model_of
 from .streams import FrameSource, as_float, regroup
 
-STILL_CODECS = {"png", "mjpeg", "bmp", "tiff", "webp", "jpeg2000", "jpegls", "pam", "ppm", "pgm", "qoi", "gif"}
 AUDIO_CHOICES = ("source", "driving", "none")
 
 
 def open_source_video(path: str | os.PathLike, *, fps: float | None = None, audio: bool = True,
-                      what: str = "source video", photo_hint: str = "give a photo as the source image"):
+                      what: str = "source video"):
     """The source video as a :class:`~fom_pipeline.streams.VideoFile` (``fps``: re-timed to that rate).
 
-    A missing, broken or empty file and a still picture are refused in one line naming the file;
-    ``photo_hint`` says what to do with a picture instead (worded by the front end).
+    A missing, broken or empty file and a still picture are refused in one line naming the file.
     """
     from .streams import VideoFile
-    from .video import read_video_meta
+    from .video import is_still_picture, read_video_meta
 
     meta = read_video_meta(path, what=what)
-    codec = meta.codec.lower().split()[0].strip(",") if meta.codec.strip() else ""
-    if codec in STILL_CODECS and meta.frame_count <= 1:
-        raise InputError(f"{what} {meta.path} is a still picture, not a video; {photo_hint}")
+    if is_still_picture(meta):
+        raise InputError(f"{what} {meta.path} is a still picture, not a video",
+                         python="give it as the source picture", cli="give it with --source_image",
+                         node="load it with Load Image and connect that instead")
     clip = VideoFile(meta.path, audio=audio, meta=meta, fps=fps)
     if clip.frame_count <= 0:
         raise InputError(f"{what} has no frames: {meta.path} (give a video with at least one frame)")
