@@ -139,6 +139,28 @@ def test_the_result_keeps_the_source_s_timeline_and_the_sound_asked_for(work, we
     assert (meta.fps, meta.frame_count) == (pytest.approx(12.5), 6)  # the 0.48 s source at --fps 12.5
 
 
+def test_a_motion_file_drives_a_source_video_as_its_video_did(work, weights, clips):
+    """--save_motion on a --source_video run, then --driving_motion (with --smooth on top): the same
+    frames again without the driving video, and smoothing calms the motion it drives."""
+    motion = work / "sway.safetensors"
+    first = _run(work, weights, work / "pan.mp4", work / "sway.mp4", "saved.mp4", "--save_motion", motion)
+    assert first.returncode == 0, first.stderr
+    again = run_cli("--source_video", work / "pan.mp4", "--driving_motion", motion, "--faces", BOXES,
+                    "--multi_person", "--relative", "--weight_path", weights, "--cpu", "--quiet", "--batch_size", 4,
+                    "--output", work, "--filename", "from_motion.mp4")
+    assert again.returncode == 0, again.stderr
+    a, b = _frames(work / "saved.mp4"), _frames(work / "from_motion.mp4")
+    assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 2
+    smooth = run_cli("--source_video", work / "pan.mp4", "--driving_motion", motion, "--smooth", 6, "--faces",
+                     BOXES, "--multi_person", "--relative", "--weight_path", weights, "--cpu", "--quiet",
+                     "--batch_size", 4, "--output", work, "--filename", "smoothed.mp4")
+    assert smooth.returncode == 0, smooth.stderr
+    clip, smoothed = clips["pan"], _frames(work / "smoothed.mp4")
+    sways = [np.ptp([mark_near(frames[t], clip.source_mark(t, 1))[0] - clip.source_mark(t, 1)[0]
+                     for t in range(FRAMES)]) for frames in (a, smoothed)]
+    assert sways[1] < 0.9 * sways[0], f"--smooth did not calm the motion: sway {sways[0]:.1f} -> {sways[1]:.1f} px"
+
+
 def test_bad_source_input_is_one_line_and_nothing_is_written(work, weights, clips):
     picture = work / "still.png"
     cv2.imwrite(str(picture), np.full((320, 640, 3), 128, np.uint8))

@@ -188,6 +188,25 @@ def test_output_follows_the_source_rate_ends_with_the_shorter_clip_and_picks_the
         VideoFaceAnimation(model, source, tracks, slow, audio="driver")
 
 
+def test_face_groups_follow_their_own_drivers_through_chained_pastes(model, driving, path):
+    """Faces 1 and 3 follow a sideways driver, face 2 an up-and-down one; the second paste goes onto the
+    first paste's frames, as FOM Select Faces and a chained FOM Paste Faces do in ComfyUI."""
+    up_down = sway(FRAMES, 1)
+    other = P.driving_keypoints(model, FrameArray(np.stack(list(driver_frames(up_down)))))
+    clip = pan_clip(FRAMES)
+    source = FrameArray(clip.array())
+    tracks = track_faces(source, _boxes(clip))
+    first = P.PastedFrames(source, tracks.select([0, 2]),
+                           VideoFaceAnimation(model, source, tracks.select([0, 2]), driving, relative=True))
+    both = P.PastedFrames(first, tracks.select([1]),
+                          VideoFaceAnimation(model, source, tracks.select([1]), other, relative=True))
+    out = np.concatenate(list(both.chunks()))
+    for i, face_path in ((0, path), (1, up_down), (2, path)):
+        for t in range(FRAMES):
+            err = np.linalg.norm(mark_near(out[t], clip.source_mark(t, i)) - clip.expected(t, i, face_path))
+            assert err < CROP_SCALE_TOLERANCE, (i, t, err)
+
+
 def test_a_per_frame_mask_batch_pastes_each_frame_through_its_own_mask(model, driving):
     clip = pan_clip(6)
     source = FrameArray(clip.array())
