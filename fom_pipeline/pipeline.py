@@ -371,13 +371,13 @@ class PastedFrames(FrameSource):
                 if base is None:
                     return
                 animated = animated[:, : len(base)]
+                if self.tracks is not None:  # frame by frame: no float copy of a whole batch of frames
+                    yield paste_tracked(base[: animated.shape[1]], self.tracks, done, animated, mask=self.mask,
+                                        **self.options.as_kwargs())
+                    done += animated.shape[1]
+                    continue
                 frames = as_float(base[: animated.shape[1]])
-            if self.tracks is not None:
-                yield as_uint8(paste_tracked(frames, self.tracks, done, animated, mask=self.mask,
-                                             **self.options.as_kwargs()))
-            else:
-                yield as_uint8(paste_faces(frames, self.faces, animated, mask=self.mask, **self.options.as_kwargs()))
-            done += animated.shape[1]
+            yield as_uint8(paste_faces(frames, self.faces, animated, mask=self.mask, **self.options.as_kwargs()))
 
 
 # ---------------------------------------------------------------------------------------------------
