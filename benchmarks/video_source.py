@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
-from memory_cli import PAINTING_FACES, SHARED, measure  # noqa: E402
+from memory_cli import PAINTING_FACES, SHARED, measure, print_flatness  # noqa: E402
 
 PAINTING = SHARED / "media" / "fom_source_image_multi_person.jpg"
 DRIVER = SHARED / "media" / "fom_dv.mp4"
@@ -113,12 +113,7 @@ def memory(lengths: list[int], batch: int) -> None:
                   f"MiB, process tree peak {result['tree_peak_mib']:7.1f} MiB, {result['seconds']:6.1f} s | "
                   f"{result['summary']}", flush=True)
             clip.unlink()
-        if len(results) >= 2:
-            (n0, a), (n1, b) = results[0], results[-1]
-            for key, label in (("python_peak_mib", "python"), ("tree_peak_mib", "process tree")):
-                change = (b[key] - a[key]) / a[key] * 100
-                print(f"{label}: {n1} vs {n0} frames: {change:+.1f}% peak memory "
-                      f"({'within' if abs(change) <= 25 else 'OUTSIDE'} 25%)")
+        print_flatness(results, 25)
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from kit import run_cli
 from motion_scene import best_lag, boxes_text, driver_frames, sway, tracking_error
 from video_scene import PAN_FACES, away_and_back, circles_mask, mark_near, other_shot, pan_clip
 
-from fom_pipeline.testing import tracking_model, write_clip
+from fom_pipeline.testing import write_clip
 from fom_pipeline.video import ffmpeg_exe, iter_video_frames, probe, read_video_meta
 
 FRAMES = 12
@@ -35,10 +35,8 @@ def work(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def weights(work) -> Path:
-    path = work / "tracking.safetensors"
-    tracking_model().save(path)
-    return path
+def weights(tracking_checkpoint) -> Path:
+    return tracking_checkpoint
 
 
 def _with_tone(path: Path, seconds: float) -> Path:

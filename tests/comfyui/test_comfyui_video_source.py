@@ -11,6 +11,7 @@ error and the server goes on serving.
 
 from __future__ import annotations
 
+import assets
 import numpy as np
 import pytest
 from comfy_host import execution_error
@@ -19,9 +20,8 @@ from video_checks import read_frames
 from video_scene import PAN_FACES, away_and_back, circles_mask, mark_near, other_shot, pan_clip
 from workflow_files import api, with_inputs
 
-from fom_pipeline.testing import tracking_model, write_clip
+from fom_pipeline.testing import write_clip
 
-CHECKPOINT = "fom-tracking.safetensors"
 DRIVER = "fom_video_sway.mp4"
 FRAMES = 12
 TOLERANCE_PX = 1.0  # frame pixels after the source's, the driver's and the output's h264 (measured: ~0.3)
@@ -42,9 +42,7 @@ CLIPS = _clips()
 def video_env(comfy_env):
     """The host with the tracking checkpoint, the generated source videos and the driver in input/."""
     base = comfy_env.base_dir
-    ckpt = base / "models" / "fom" / CHECKPOINT
-    if not ckpt.exists():
-        tracking_model().save(ckpt)
+    assets.put_tracking_checkpoint(base)
     for name, clip in CLIPS.items():
         if not (base / "input" / name).exists():
             write_clip(base / "input" / name, clip.frames())
@@ -62,7 +60,7 @@ def _prompt(source: str, prefix: str, boxes: str | None = None) -> dict:
     prompt["6"] = {"class_type": "FOMFacesFromBoxes",
                    "inputs": {"image": detect["inputs"]["image"], "boxes": boxes or boxes_text(PAN_FACES),
                               "crop_mode": "square", "crop_scale": 2.0, "size": 0}}
-    prompt = with_inputs(prompt, "FOMLoadModel", ckpt_name=CHECKPOINT, device="cpu")
+    prompt = with_inputs(prompt, "FOMLoadModel", ckpt_name=assets.TRACKING_CHECKPOINT, device="cpu")
     prompt["1"]["inputs"]["file"], prompt["2"]["inputs"]["file"] = source, DRIVER
     return with_inputs(prompt, "SaveVideo", filename_prefix=prefix)
 
