@@ -72,15 +72,17 @@ def remove_stale_partials(folder: str | os.PathLike) -> list[Path]:
 
 def disk_error(folder: str | os.PathLike, cause: BaseException | str) -> OutputError | None:
     """The one-line error for a write into ``folder`` that failed for the disk's reasons (full, read-only,
-    no permission), from an OSError or from a tool's message (ffmpeg, safetensors) naming the system's
-    error; None when the failure is something else."""
+    no permission), from an OSError or from a tool's message (ffmpeg's) naming the system's error; None
+    when the failure is something else. In a message, a refused permission counts only on a line that
+    names ``folder`` (ffmpeg may also be refused an input file)."""
     code = cause.errno if isinstance(cause, OSError) else None
     text = "" if isinstance(cause, OSError) else str(cause)
+    about_folder = "\n".join(line for line in text.splitlines() if os.fspath(folder) in line)
     if code in NO_SPACE or any(os.strerror(c) in text for c in NO_SPACE):
         return OutputError(f"no space left on {folder}", python="free some space or write elsewhere",
                            cli="free some space or give another --output", node="free some space on that disk")
     for c in NOT_WRITABLE:
-        if code == c or os.strerror(c) in text:
+        if code == c or os.strerror(c) in about_folder:
             return OutputError(f"cannot write to {folder}: {os.strerror(c).lower()}",
                                python="write elsewhere or change the folder's permissions",
                                cli="give another --output or change the folder's permissions",

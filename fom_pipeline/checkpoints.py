@@ -19,12 +19,13 @@ import numpy as np
 import torch
 
 from .arrays import as_tensor
-from .atomic import write_bytes
-from .config import infer_config
+from .atomic import check_target, write_bytes
+from .config import check_config, infer_config
 from .errors import CheckpointError
 from .networks import KPDetector, OcclusionAwareGenerator
 
 FORMAT_TAG = "fom_pipeline/1"
+REMAKE = "convert the original checkpoint again with `python -m fom_pipeline convert IN OUT.safetensors`"
 
 # (module, name) pairs a PaddleGAN .pdparams pickle may name; anything else is refused.
 PDPARAMS_GLOBALS = {
@@ -143,24 +144,52 @@ def _read_torch(path: Path) -> Checkpoint:
     return Checkpoint(clean(data["generator"]), clean(data["kp_detector"]), origin="fomm")
 
 
+def _stored_config(path: Path, meta: dict) -> dict | None:
+    """The model config our .safetensors metadata holds (None when it holds none), as an object."""
+    if "config" not in meta:
+        return None
+    try:
+        config = json.loads(meta["config"])
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: the model config stored in the file is not JSON ({exc}); {REMAKE}") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: the model config stored in the file is {type(config).__name__}, not an "
+                              f"object of model settings; {REMAKE}")
+    return config
+
+
 def _read_safetensors(path: Path) -> Checkpoint:
+    """Our layout; a stored config is checked against the tensors' shapes (read from the header) before
+    any tensor is read or any network built."""
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            gen_shapes, kp_shapes = _split(shapes)
+            if not gen_shapes or not kp_shapes:
+                raise CheckpointError(
+                    f"{path}: this .safetensors holds no 'generator.*' and 'kp_detector.*' weights; "
+                    "make one with `python -m fom_pipeline convert IN OUT.safetensors`"
+                )
+            config = _stored_config(path, meta)
+            if config is not None:
+                check_fits(config, gen_shapes, kp_shapes, path, "its stored config")
             tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except CheckpointError:
+        raise
     except Exception as exc:
         raise CheckpointError(f"{path}: not a readable .safetensors file ({exc})") from None
-    gen = {k[len("generator."):]: v for k, v in tensors.items() if k.startswith("generator.")}
-    kp = {k[len("kp_detector."):]: v for k, v in tensors.items() if k.startswith("kp_detector.")}
-    if not gen or not kp:
-        raise CheckpointError(
-            f"{path}: this .safetensors holds no 'generator.*' and 'kp_detector.*' weights; "
-            "make one with `python -m fom_pipeline convert IN OUT.safetensors`"
-        )
-    config = json.loads(meta["config"]) if "config" in meta else None
+    gen, kp = _split(tensors)
     return Checkpoint(gen, kp, origin=meta.get("origin", "fomm"), config=config, meta=dict(meta))
+
+
+def _split(named: dict) -> tuple[dict, dict]:
+    """Our flat ``generator.*`` / ``kp_detector.*`` names as the two networks' own names."""
+    gen = {k[len("generator."):]: v for k, v in named.items() if k.startswith("generator.")}
+    kp = {k[len("kp_detector."):]: v for k, v in named.items() if k.startswith("kp_detector.")}
+    return gen, kp
 
 
 def _sniff(path: Path, name: str | None = None) -> str:
@@ -189,9 +218,8 @@ def read_checkpoint(path: str | os.PathLike, name: str | None = None) -> Checkpo
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(
-            f"checkpoint not found: {path} (put the file there or pick another; weights go in the models/fom folder)"
-        )
+        where = "put the file there or pick another; weights go in the models/fom folder"
+        raise CheckpointError(f"checkpoint not found: {path}", python=where, cli="check the path", node=where)
     kind = _sniff(path, name)
     reader = {"safetensors": _read_safetensors, "pdparams": _read_pdparams, "torch": _read_torch}[kind]
     ckpt = reader(path)
@@ -210,6 +238,47 @@ def build_networks(config: dict) -> tuple[OcclusionAwareGenerator, KPDetector]:
     return generator.eval(), kp_detector.eval()
 
 
+def _shape_mismatch(own: dict, given: dict) -> str:
+    """Every missing, unexpected and wrong-shape key between a network's ``own`` shapes and the
+    ``given`` ones, in one line ('' when they fit). PaddleGAN keeps no ``num_batches_tracked``: its
+    absence is no mismatch (:func:`_fill_batch_counters` adds it)."""
+    missing = [k for k in own if k not in given and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in given if k not in own]
+    wrong = [f"{k} {tuple(given[k])} != {tuple(v)}" for k, v in own.items() if k in given and tuple(given[k]) != tuple(v)]
+    parts = []
+    for title, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+        if items:
+            shown = ", ".join(items[:6]) + (f" (+{len(items) - 6} more)" if len(items) > 6 else "")
+            parts.append(f"{title}: {shown}")
+    return "; ".join(parts)
+
+
+def sane_config(config, path) -> dict:
+    """``config`` if :func:`~fom_pipeline.config.check_config` finds it sane, else a CheckpointError
+    naming ``path``: what must hold before anything is computed from a config (even its sizes)."""
+    try:
+        return check_config(config)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: the stored model config is invalid ({exc}); {REMAKE}") from None
+
+
+def check_fits(config: dict, generator_shapes: dict, kp_shapes: dict, path, described: str = "the config") -> None:
+    """Refuse ``config`` unless it is sane (:func:`~fom_pipeline.config.check_config`) and the networks it
+    describes have exactly the given tensor shapes. The networks are built on the meta device (shapes
+    only, no memory), so a config claiming huge layers costs nothing before it is refused."""
+    sane_config(config, path)
+    try:
+        with torch.device("meta"):
+            generator, kp_detector = build_networks(config)
+    except (TypeError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: the stored model config is invalid ({exc}); {REMAKE}") from None
+    for label, module, given in (("generator", generator, generator_shapes), ("kp_detector", kp_detector, kp_shapes)):
+        own = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+        mismatch = _shape_mismatch(own, given)
+        if mismatch:
+            raise CheckpointError(f"{path}: {label} weights do not fit the network {described} describes: {mismatch}")
+
+
 def _fill_batch_counters(module: torch.nn.Module, sd: dict) -> dict:
     """PaddleGAN has no ``num_batches_tracked``; add the zero PyTorch would start from."""
     sd = dict(sd)
@@ -223,25 +292,18 @@ def load_into(module: torch.nn.Module, sd: dict, label: str, path) -> None:
     """Strict load that reports every missing, unexpected and wrong-shape key at once."""
     sd = _fill_batch_counters(module, sd)
     own = module.state_dict()
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    wrong = [f"{k} {tuple(sd[k].shape)} != {tuple(v.shape)}" for k, v in own.items() if k in sd and sd[k].shape != v.shape]
-    if missing or unexpected or wrong:
-        parts = []
-        for title, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
-            if items:
-                shown = ", ".join(items[:6]) + (f" (+{len(items) - 6} more)" if len(items) > 6 else "")
-                parts.append(f"{title}: {shown}")
-        raise CheckpointError(f"{path}: {label} weights do not fit the network: " + "; ".join(parts))
+    mismatch = _shape_mismatch({k: tuple(v.shape) for k, v in own.items()}, {k: tuple(v.shape) for k, v in sd.items()})
+    if mismatch:
+        raise CheckpointError(f"{path}: {label} weights do not fit the network: {mismatch}")
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in sd.items()}, strict=True)
 
 
 def networks_from_checkpoint(ckpt: Checkpoint, path="checkpoint") -> tuple[OcclusionAwareGenerator, KPDetector]:
-    """Build networks for the checkpoint's config and load its weights (all or nothing)."""
-    try:
-        generator, kp_detector = build_networks(ckpt.config)
-    except (TypeError, KeyError) as exc:
-        raise CheckpointError(f"{path}: the stored model config is invalid ({exc})") from None
+    """Build networks for the checkpoint's config and load its weights (all or nothing); the config is
+    checked against the weights' shapes first, so nothing is allocated for a config that does not fit."""
+    check_fits(ckpt.config, {k: tuple(v.shape) for k, v in ckpt.generator.items()},
+               {k: tuple(v.shape) for k, v in ckpt.kp_detector.items()}, path)
+    generator, kp_detector = build_networks(ckpt.config)
     load_into(generator, ckpt.generator, "generator", path)
     load_into(kp_detector, ckpt.kp_detector, "kp_detector", path)
     return generator, kp_detector
@@ -258,7 +320,7 @@ def save_safetensors(path, generator: dict, kp_detector: dict, config: dict, ori
     tensors.update({f"kp_detector.{k}": v.detach().float().contiguous() if v.is_floating_point() else v.contiguous()
                     for k, v in kp_detector.items()})
     meta = {"format": FORMAT_TAG, "config": json.dumps(config), "origin": origin, "image_size": str(image_size)}
-    write_bytes(path, save(tensors, metadata=meta), overwrite, "converted checkpoint")
+    write_bytes(path, save(tensors, metadata=meta), overwrite)
 
 
 DEFAULT_IMAGE_SIZE = 256
@@ -305,6 +367,7 @@ def convert(src, dst, overwrite: bool = True) -> Path:
     dst = Path(dst)
     if dst.suffix != ".safetensors":
         raise CheckpointError(f"convert writes .safetensors files; name the output like {dst.with_suffix('.safetensors')}")
+    check_target(dst, overwrite)  # before any work
     ckpt = read_checkpoint(src)
     generator, kp_detector = networks_from_checkpoint(ckpt, src)  # proves the weights fit before writing
     save_safetensors(dst, generator.state_dict(), kp_detector.state_dict(), ckpt.config, ckpt.origin,

@@ -141,3 +141,54 @@ def match_release(config: dict) -> dict:
         if _structure(release) == shape:
             return copy.deepcopy(release)
     return config
+
+
+# What a FOMM config may say. The released models stay far inside these; the limits keep a damaged
+# or hostile stored config from asking for networks that would not fit in memory (widths), loops
+# without end (block counts) or giant anti-alias kernels (scale factors) before any tensor is read.
+MAX_WIDTH = 8192
+_INT_LIMITS = {
+    "num_kp": (1, 256), "num_channels": (1, 4), "block_expansion": (1, MAX_WIDTH), "max_features": (1, MAX_WIDTH),
+    "num_blocks": (1, 8), "num_down_blocks": (1, 8), "num_bottleneck_blocks": (0, 64), "pad": (0, 8),
+}
+_FLOAT_LIMITS = {"scale_factor": (1 / 16, 1.0), "temperature": (1e-6, 1e6), "kp_variance": (1e-6, 1e6)}
+_FLAGS = {"estimate_jacobian", "estimate_occlusion_map", "single_jacobian_map", "mobile_net"}
+_SECTIONS = ("common_params", "kp_detector_params", "generator_params")
+
+
+def _check_value(where: str, value) -> None:
+    name = where.rsplit(".", 1)[-1]
+    if name in _FLAGS:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} is {value!r}; expected true or false")
+        return
+    limits = _INT_LIMITS.get(name) or _FLOAT_LIMITS.get(name)
+    if limits is None:
+        raise ValueError(f"{where} is not a FOMM model setting")
+    lo, hi = limits
+    whole = name in _INT_LIMITS
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and value != int(value)):
+        raise ValueError(f"{where} is {value!r}; expected {'a whole number' if whole else 'a number'}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{where} {value!r} is out of range ({lo:g} to {hi:g})")
+
+
+def check_config(config) -> dict:
+    """``config`` if it is a FOMM ``model_params`` mapping whose every network setting is known and in
+    range, else a ValueError naming the first that is not (other sections, such as a training file's
+    ``discriminator_params``, are never read). Nothing is built: this bounds what building costs."""
+    if not isinstance(config, dict):
+        raise ValueError(f"it is {type(config).__name__}, not an object of model settings")
+    missing = [name for name in _SECTIONS if not isinstance(config.get(name), dict)]
+    if missing:
+        raise ValueError(f"'{missing[0]}' is missing or not an object")
+    for section in _SECTIONS:
+        for name, value in config[section].items():
+            if section == "generator_params" and name == "dense_motion_params":
+                if not isinstance(value, dict):
+                    raise ValueError("generator_params.dense_motion_params is not an object")
+                for inner, inner_value in value.items():
+                    _check_value(f"{section}.{name}.{inner}", inner_value)
+            else:
+                _check_value(f"{section}.{name}", value)
+    return config

@@ -22,25 +22,23 @@ def check_layout(shape: tuple[int, ...], what: str = "image", batched: bool = Fa
     """Check pictures of ``shape`` against the rule (see the module doc); True when they are grey and
     must be made RGB (``shape`` without a channel axis, or with one channel)."""
     base = 3 if batched else 2
-    expected = "[B,H,W,3]" if batched else "[H,W,3]"
+    expected = "RGB images shaped [B,H,W,3]" if batched else "an RGB image shaped [H,W,3]"
     if len(shape) not in (base, base + 1):
-        raise InputError(f"{what} has shape {tuple(shape)}; expected {expected}")
+        raise InputError(f"{what} has shape {tuple(shape)}; expected {expected} (or grayscale)")
     channels = shape[-1] if len(shape) == base + 1 else 1
     if channels == 4:
         raise InputError(
-            f"{what} is RGBA (4 channels); drop the alpha channel (image[..., :3]) or flatten it "
-            "onto a background first"
+            f"{what} is RGBA (4 channels), not {expected}; drop the alpha channel (image[..., :3]) or "
+            "flatten it onto a background first"
         )
     if channels not in (1, 3):
-        raise InputError(f"{what} has {channels} channels; expected RGB (3) or grayscale (1)")
+        raise InputError(f"{what} has {channels} channels; expected {expected} (or grayscale, 1 channel)")
     if batched and shape[0] == 0:
         raise InputError(f"{what} is empty (0 frames)")
     height, width = shape[base - 2], shape[base - 1]
     if min(height, width) < MIN_IMAGE_SIDE:
-        raise InputError(
-            f"{what} is only {width}x{height} px; faces need an image at least "
-            f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}"
-        )
+        size = f"are {width}x{height} pixels" if batched else f"is only {width}x{height} px"
+        raise InputError(f"{what} {size}; faces need pictures of at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}")
     return channels == 1
 
 

@@ -20,6 +20,7 @@ from .checkpoints import (
     image_size_and_source,
     networks_from_checkpoint,
     read_checkpoint,
+    sane_config,
     save_safetensors,
 )
 from .devices import resolve_device
@@ -229,6 +230,7 @@ def model_from_checkpoint(ckpt: Checkpoint, path, device="cpu", precision="auto"
                           image_size: int | None = None,
                           accelerator_precision: AcceleratorPrecision | None = None) -> FOMModel:
     """Build a FOMModel from read weights; ``image_size`` as in :func:`load_model`."""
+    sane_config(ckpt.config, path)  # its sizes are computed below, before any network is built
     size, where = image_size_and_source(path, ckpt, image_size)
     size = check_image_size(size, ckpt.config, where if where != "from the file name" else f"from the name {Path(path).name}")
     generator, kp_detector = networks_from_checkpoint(ckpt, path)

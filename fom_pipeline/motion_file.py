@@ -15,7 +15,6 @@ weights) or damaged is refused with one line naming it, before anything runs fro
 from __future__ import annotations
 
 import json
-import math
 import os
 import struct
 from pathlib import Path
@@ -26,12 +25,17 @@ from . import atomic
 from .errors import InputError
 from .inputs import check_input_file
 from .keypoints import Keypoints, same_detector
+from .options import frame_rate_problem
 
 FORMAT = "fom_motion"
 VERSION = 1
 SUFFIX = ".safetensors"
 MAX_HEADER_BYTES = 1 << 20  # a motion file's header is a few hundred bytes
 HOW_TO_MAKE = "make one with --save_motion or the FOM Save Motion node"
+# Keypoints are crop coordinates in -1..1 (softmax-weighted averages of the grid); jacobians are the
+# local affine maps around them, of order 1. Anything far outside is a damaged or made-up file.
+MAX_KEYPOINT = 2.0
+MAX_JACOBIAN = 1000.0
 
 
 def check_motion_output(path: str | os.PathLike, overwrite: bool = False, what: str = "motion file") -> Path:
@@ -114,8 +118,9 @@ def load_motion(path: str | os.PathLike):
     if version > VERSION:
         raise InputError(f"motion file {path} is format version {version}, newer than this pack reads ({VERSION}); "
                          "update the pack")
-    if not (math.isfinite(fps) and fps > 0):
-        raise _damaged(path, f"frame rate {meta.get('fps')!r}")
+    fps_problem = frame_rate_problem(meta.get("fps"))
+    if fps_problem:
+        raise _damaged(path, f"its frame rate {fps_problem}")
     try:
         with safe_open(path, framework="pt") as f:
             tensors = {key: f.get_tensor(key) for key in f.keys()}
@@ -131,6 +136,10 @@ def load_motion(path: str | os.PathLike):
         raise _damaged(path, "detector fingerprint of the wrong shape")
     if not all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point()):
         raise _damaged(path, "keypoints that are not finite numbers")
+    for what, tensor, limit in (("keypoints", value, MAX_KEYPOINT), ("jacobians", jacobian, MAX_JACOBIAN)):
+        largest = 0.0 if tensor is None else float(tensor.abs().max())
+        if largest > limit:
+            raise _damaged(path, f"{what} as large as {largest:.3g}; a model's lie within {limit:g}")
     keypoints = Keypoints(value.float(), None if jacobian is None else jacobian.float())
     return DrivingKeypoints(keypoints, fps, None, name=str(meta.get("name", "")),
                             detector=None if detector is None else detector.float())

@@ -18,6 +18,19 @@ DEFAULT_RATIO = 0.4  # PaddleGAN's demo's
 PASTE_SHAPES = ("circle", "rect")
 PASTE_ORDERS = ("given", "smallest_on_top")
 COLOR_SPACES = ("lab", "rgb")
+MAX_FRAME_RATE = 240.0  # frames per second: a result's --fps, a motion file's stored rate
+
+
+def frame_rate_problem(fps) -> str | None:
+    """What is wrong with ``fps`` as a frame rate ("must be above 0 ..."), or None when it is usable.
+    The one rule for every rate a user or a file gives (``--fps``, a motion file's fps)."""
+    try:
+        value = float(fps)
+    except (TypeError, ValueError):
+        return f"expected frames per second, got {fps!r}"
+    if not math.isfinite(value) or not 0 < value <= MAX_FRAME_RATE:
+        return f"must be above 0 and at most {MAX_FRAME_RATE:g} frames per second, got {fps}"
+    return None
 
 
 def check_ratio(ratio: float) -> float:

@@ -31,7 +31,7 @@ import torch
 from .arrays import as_numpy, as_tensor
 from .errors import InputError
 from .faces import crop_driving_frames, detect_faces_batch, driving_window, paste_faces
-from .faces.crops import DEFAULT_DRIVING_SCALE, FaceRecord
+from .faces.crops import DEFAULT_DRIVING_SCALE, FaceRecord, fit_to_picture
 from .faces.paste import as_mask, mask_covers, paste_tracked
 from .faces.select import SCORE_THRESHOLD
 from .faces.track import FaceTracks
@@ -94,10 +94,13 @@ class CroppedFrames(FrameSource):
 
     def __init__(self, source: FrameSource, window: Sequence[int], size: int):
         self.source = source
-        self.window = tuple(int(round(v)) for v in window)
-        x1, y1, x2, y2 = self.window
+        x1, y1, x2, y2 = (int(round(v)) for v in window)
         if x2 <= x1 or y2 <= y1:
-            raise InputError(f"driving window {self.window} is empty: need x2 > x1 and y2 > y1")
+            raise InputError(f"driving window {(x1, y1, x2, y2)} is empty: need x2 > x1 and y2 > y1")
+        if x2 <= 0 or y2 <= 0 or x1 >= source.width or y1 >= source.height:
+            raise InputError(f"driving window {(x1, y1, x2, y2)} lies outside the {source.width}x{source.height} "
+                             "frames; windows are x1,y1,x2,y2 in frame pixels")
+        self.window = fit_to_picture((x1, y1, x2, y2), (source.height, source.width))
         self.size = int(size)
         self.width = self.height = self.size
         self.fps, self.frame_count, self.audio = source.fps, source.frame_count, source.audio

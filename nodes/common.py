@@ -1,7 +1,7 @@
 """Shared helpers for the adapters: ComfyUI <-> engine conversions, progress, cancellation, errors.
 
-ComfyUI's modules are imported inside the functions that use them, so the conversions, the index
-parser and the error wording import (and are tested) without ComfyUI.
+ComfyUI's modules are imported inside the functions that use them, so the conversions and the error
+wording import (and are tested) without ComfyUI.
 """
 
 from __future__ import annotations
@@ -90,27 +90,3 @@ def to_numpy(images: torch.Tensor) -> np.ndarray:
 def to_image(array) -> torch.Tensor:
     """float32 [B,H,W,3] numpy/tensor -> ComfyUI IMAGE (CPU float32 tensor, clamped to [0, 1])."""
     return as_tensor(array).detach().to("cpu", torch.float32).clamp_(0.0, 1.0)
-
-
-def parse_indices(text: str, count: int) -> list[int]:
-    """"1,3,5-7" (1-based, as numbered in the preview) -> 0-based indices, checked against ``count``."""
-    out: list[int] = []
-    for part in str(text).replace(";", ",").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            if "-" in part[1:]:
-                a, b = part.split("-", 1) if not part.startswith("-") else (part, part)
-                first, last = int(a), int(b)
-                out.extend(range(first, last + 1))
-            else:
-                out.append(int(part))
-        except ValueError:
-            raise FOMNodeError(f"face index {part!r} is not a number; write indices like 1,3 or 2-4") from None
-    if not out:
-        raise FOMNodeError("no face indices given; write indices like 1,3 or 2-4 (numbered as in the preview)")
-    bad = [i for i in out if not 1 <= i <= count]
-    if bad:
-        raise FOMNodeError(f"face index {bad[0]} is out of range; there are {count} faces (numbered 1..{count})")
-    return [i - 1 for i in out]

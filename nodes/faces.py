@@ -13,7 +13,6 @@ from .common import (
     FOMNodeError,
     check_interrupt,
     engine_errors,
-    parse_indices,
     progress_callback,
     to_image,
     to_numpy,
@@ -176,7 +175,10 @@ class FOMSelectFaces(io.ComfyNode):
 
     @classmethod
     def execute(cls, faces: FaceSet, indices) -> io.NodeOutput:
-        keep = parse_indices(indices, len(faces))
+        from fom_pipeline.faces import parse_face_numbers
+
+        with engine_errors("FOMSelectFaces"):
+            keep = parse_face_numbers(indices, len(faces))
         picked = faces.select(keep)
         return io.NodeOutput(picked, picked.crops)
 

@@ -1,7 +1,8 @@
 """Loader nodes: the FOMM checkpoint and the face detector, each loaded once and reused across runs.
 
 The loaded networks live in ``model_cache``, not in ComfyUI's output cache (which only keeps small
-``Loaded`` handles). ``fingerprint_inputs`` gives ComfyUI the chosen file's identity (path,
+``Loaded`` handles), each under a ComfyUI ModelPatcher (``managed_models``): ComfyUI's model
+management loads, offloads and unloads them like its own models. ``fingerprint_inputs`` gives ComfyUI the chosen file's identity (path,
 modification time, size), so a file replaced under the same name runs the loader again and the new
 weights are loaded.
 """
@@ -21,6 +22,7 @@ from fom_pipeline.model import WARP_BORDERS as ENGINE_WARP_BORDERS
 
 from .common import CATEGORY, FOMNodeError, comfy_device, engine_errors
 from .downloads import download_release
+from .managed_models import FaceDetectorNetwork, FOMNetworks, detector_modules, fom_modules, managed
 from .model_cache import DETECTOR_CACHE, MODEL_CACHE, file_fingerprint, file_key
 from .types import FOMFaceDetectorType, FOMModelType, Loaded
 
@@ -131,9 +133,9 @@ class FOMLoadModel(io.ComfyNode):
                 loaded = load_model(path, device=dev, precision=precision, warp_border=warp_border,
                                     image_size=size, accelerator_precision=comfy_precision)
             log.info("FOM: %s runs in %s (%s)", ckpt_name, loaded.precision, loaded.precision_reason)
-            return loaded
+            return managed(loaded, fom_modules(loaded), FOMNetworks)
 
-        model = MODEL_CACHE.get_or_load(key, load)  # load now, so a bad file fails in this node
+        model = MODEL_CACHE.get_or_load(key, load).value  # load now, so a bad file fails in this node
         return io.NodeOutput(Loaded(key, load, MODEL_CACHE, {"image_size": model.image_size}))
 
 
@@ -228,8 +230,9 @@ class FOMLoadFaceDetector(io.ComfyNode):
         def load():
             log.info("FOM: loading face detector %s (%s, device=%s)", backend, weights, dev)
             with engine_errors("FOMLoadFaceDetector"):
-                return load_face_detector(backend, weights_path=weights_path, models_dir=folder_paths.models_dir,
-                                          device=dev)
+                detector = load_face_detector(backend, weights_path=weights_path, models_dir=folder_paths.models_dir,
+                                              device=dev)
+            return managed(detector, detector_modules(detector), FaceDetectorNetwork)
 
         DETECTOR_CACHE.get_or_load(key, load)
         return io.NodeOutput(Loaded(key, load, DETECTOR_CACHE))

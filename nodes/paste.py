@@ -10,16 +10,18 @@ from fom_pipeline.options import DEFAULT_RATIO, RATIO_RANGE, PasteOptions
 from fom_pipeline.video_source import AUDIO_CHOICES, pick_audio
 
 from .common import CATEGORY, FOMNodeError, check_interrupt, engine_errors, to_numpy
-from .types import FaceSet, FOMAnimationType, FOMFacesType
+from .types import FaceSet, FOMAnimationType, FOMFacesType, Loaded
 from .video import StreamedVideo, frame_source
 
 COLOR_MATCH = ["off", "lab", "rgb"]
 
 
-def restorer(model):
+def restorer(model, running=()):
     """ComfyUI's UPSCALE_MODEL (a spandrel descriptor) as the engine's FaceRestorer, on ComfyUI's device:
     through its model management where the model carries a patcher (newer ComfyUI), else moved there
-    after asking ComfyUI to free room, and back to the CPU when the render ends. Cancel stops it."""
+    after asking ComfyUI to free room, and back to the CPU when the render ends. Cancel stops it.
+    ``running``: the Loaded handles whose networks this render is running, loaded together with the
+    restorer so that making room for it never moves them off the GPU mid-render."""
     import comfy.model_management as mm
 
     from fom_pipeline.restore import FaceRestorer
@@ -29,7 +31,8 @@ def restorer(model):
         device = patcher.load_device
 
         def start() -> None:
-            mm.load_models_gpu([patcher], force_full_load=True)
+            in_use = [handle.patcher for handle in running if handle.patcher is not None]
+            mm.load_models_gpu([patcher, *in_use], force_full_load=True)
     else:
         device = mm.get_torch_device()
 
@@ -37,6 +40,12 @@ def restorer(model):
             mm.free_memory(mm.module_size(model.model), device)
 
     return FaceRestorer(model, device=device, interrupt=check_interrupt, on_start=start)
+
+
+def _running(animation) -> list[Loaded]:
+    """The model handle a FaceAnimation computes with (its model is a bound ``Loaded.get``), if any."""
+    handle = getattr(getattr(animation, "model", None), "__self__", None)
+    return [handle] if isinstance(handle, Loaded) else []
 
 
 class FOMPasteFaces(io.ComfyNode):
@@ -109,7 +118,8 @@ class FOMPasteFaces(io.ComfyNode):
                                    color_match=False if color_match == "off" else color_match)
             pasted = PastedFrames(base, faces.records if faces.tracks is None else faces.tracks, animation, options,
                                   mask=None if mask is None else as_numpy(mask),
-                                  restore=None if restore_model is None else restorer(restore_model))
+                                  restore=None if restore_model is None else restorer(restore_model,
+                                                                                      _running(animation)))
             if faces.tracks is not None:  # onto the source video: its sound, the driver's or none
                 driving = getattr(animation, "driving", None)
                 pasted.audio = pick_audio(audio, faces.video.audio, driving.audio if driving else None)

@@ -21,8 +21,9 @@ class Loaded:
     """A handle to a model the pack loads on demand.
 
     ComfyUI's output cache keeps this small object, not the weights: the pack's own cache holds the
-    networks and can drop them when ComfyUI frees memory; ``get()`` then loads them again. Nodes and
-    lazy videos call ``get()`` only when they compute.
+    networks (a ``managed_models.ManagedModel``: the engine model and its ComfyUI ModelPatcher) and
+    can drop them when ComfyUI frees memory; ``get()`` then loads them again. Nodes and lazy videos
+    call ``get()`` only when they compute: it loads the weights through ComfyUI's model management.
     """
 
     def __init__(self, key, load, cache, info: dict | None = None):
@@ -30,9 +31,17 @@ class Loaded:
         self._load = load
         self._cache = cache
         self.info = dict(info or {})
+        cache.hold(key, self)  # where ComfyUI's output cache rules, the model lives as long as its handles
 
     def get(self):
-        return self._cache.get_or_load(self.key, self._load)
+        return self._cache.get_or_load(self.key, self._load).ready()
+
+    @property
+    def patcher(self):
+        """The loaded model's ModelPatcher, None while it is not loaded (never loads): ComfyUI 0.33
+        counts an output with a ``patcher`` as a model (its RAM cache, its per-prompt model tracker)."""
+        entry = self._cache.peek(self.key)
+        return None if entry is None else entry.patcher
 
 
 @dataclass

@@ -42,7 +42,9 @@ from fom_pipeline.codecs import (
     container_of,
     default_codec,
 )
+from fom_pipeline.errors import FOMError
 from fom_pipeline.streams import AudioTrack, FrameArray, FrameSource, Trimmed, VideoFile, as_float
+from fom_pipeline.video import read_video_meta
 
 from .common import FOMNodeError, engine_errors, progress_callback
 
@@ -120,10 +122,11 @@ def frame_window(frame_count: int, fps: float, start: float, duration: float) ->
     return first, max(0, end - first)
 
 
-def _file_window(path: str, start: float, duration: float) -> FrameSource:
+def _file_window(path: str, start: float, duration: float, meta=None) -> FrameSource:
     """Frames of ``path`` in a trim window: ffmpeg seeks near the start (a frame early, so rounding
-    can never lose the first one), then exactly the window's frames are kept."""
-    clip = VideoFile(path)
+    can never lose the first one), then exactly the window's frames are kept. ``meta``: the file's
+    :func:`~fom_pipeline.video.read_video_meta`, when already read."""
+    clip = VideoFile(path, meta=meta)
     first, count = frame_window(clip.frame_count, clip.fps, start, duration)
     if first == 0 and count == clip.frame_count:
         return clip
@@ -159,13 +162,21 @@ def frame_source(value, what: str, fps: float | None = None) -> FrameSource:
     if isinstance(value, VideoFromFile):
         source = value.get_stream_source()
         with engine_errors(what):
+            path = source if isinstance(source, str) else _spill(source)
+            try:
+                meta = read_video_meta(path)  # ffmpeg reads it, or our one line says why (before PyAV is asked)
+            except FOMError:
+                if path != source:
+                    _remove(path)
+                raise
             if _has_spatial_edit(value, source):
+                if path != source:
+                    _remove(path)
                 path = _edited_file(value)
                 return _owning(VideoFile(path), path)
-            path = source if isinstance(source, str) else _spill(source)
             window = getattr(value, "get_active_trim_window", None)  # ComfyUI 0.33+: trims (Video Slice)
             start, duration = window() if window else (0.0, 0.0)
-            clip = _file_window(path, float(start), float(duration))
+            clip = _file_window(path, float(start), float(duration), meta)
             return clip if path == source else _owning(clip, path)
     if isinstance(value, VideoInput):  # already in memory (e.g. Create Video): use its tensors
         parts = value.get_components()

@@ -131,3 +131,33 @@ class CodePayload:
         if self.call == "open":
             return (open, (self.marker, "w"))
         return (os.system, (f"touch {self.marker}",))
+
+
+def run_cli_measured(*args, limit_gib: float = 6.0, timeout: float = 300,
+                     env: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    """:func:`run_cli` and that process's own peak resident memory in MiB (the kernel's ru_maxrss from
+    wait4). It may use ``limit_gib`` of address space at most, so a regression that allocates what it
+    should refuse fails here instead of taking the machine's memory."""
+    import resource
+    import tempfile
+    import threading
+
+    def limit() -> None:
+        size = int(limit_gib * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+    env = {**os.environ, "FOM_ALLOW_DOWNLOAD": "0", **(env or {})}
+    argv = [sys.executable, "-m", "fom_pipeline", *map(str, args)]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=err, text=True, preexec_fn=limit)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(argv, proc.returncode, out.read(), err.read())
+    return result, usage.ru_maxrss / 1024

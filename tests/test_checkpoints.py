@@ -155,3 +155,14 @@ def test_pdparams_bare_arrays_and_paddle_bookkeeping_entry_are_accepted(golden_d
     ref = fp.load_model(golden_dir / "paddle" / "paddle-tiny-vox.pdparams")
     x = torch.rand(2, 256, 256, 3)
     assert torch.equal(model.extract_keypoints(x).value, ref.extract_keypoints(x).value)
+
+
+def test_a_config_set_by_hand_is_checked_before_its_sizes_are_computed(tiny_checkpoint):
+    """A Python caller may give a Checkpoint any config: one asking for 10**18 blocks is refused at once
+    (computing the image sizes it can run would take 2**(10**18) first)."""
+    from fom_pipeline.model import model_from_checkpoint
+
+    ckpt = read_checkpoint(tiny_checkpoint)
+    ckpt.config["kp_detector_params"]["num_blocks"] = 10**18
+    with pytest.raises(fp.CheckpointError, match=r"kp_detector_params.num_blocks 1000000000000000000 is out of range"):
+        model_from_checkpoint(ckpt, tiny_checkpoint)

@@ -17,6 +17,7 @@ from fom_pipeline.faces import (
     driving_window,
     make_faces,
     paddlegan_window,
+    parse_face_numbers,
     select_faces,
 )
 
@@ -172,3 +173,66 @@ def test_driving_window_stays_inside_when_it_fits():
     window = driving_window(boxes, (400, 400), scale=1.5)
     assert window[0] >= 0 and window[1] >= 0  # shifted in, not padded
     assert window[2] - window[0] == 90
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1", [0]), ("1,3", [0, 2]), ("2-4", [1, 2, 3]),
+                                                ("5; 1", [4, 0]), (" 1 , , 2 ", [0, 1])])
+def test_face_indices_are_one_based_as_in_the_preview(text, expected):
+    assert parse_face_numbers(text, 5) == expected
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "no face indices given; write indices like 1,3 or 2-4"),
+    ("x", "face index 'x' is not a number"),
+    ("0", "face index 0 is out of range; there are 5 faces (numbered 1..5)"),
+    ("4-6", "face index 6 is out of range"),
+    ("4-2", "face range '4-2' runs backwards; write it as 2-4"),
+    ("1-20000000", "face index 20000000 is out of range; there are 5 faces (numbered 1..5)"),
+])
+def test_bad_face_indices_name_the_index_and_the_range(text, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_face_numbers(text, 5)
+
+
+def test_a_huge_face_range_is_refused_without_being_expanded():
+    """``1-20000000`` once became a list of twenty million numbers (about 1 GB in ComfyUI) before the check."""
+    import tracemalloc
+
+    tracemalloc.start()
+    with pytest.raises(InputError, match="face index 20000000 is out of range"):
+        parse_face_numbers("1-20000000", 3)
+    assert parse_face_numbers("1-3," * 1000, 3) == [0, 1, 2] * 1000  # each part adds at most 3
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 2**20, peak
+
+
+def test_a_box_larger_than_the_picture_is_cut_to_it_and_its_crop_stays_small(painting):
+    """A 3000 px box on the 1200x900 painting once made a 6000 px window (432 MB a crop, 4 GB in ComfyUI)."""
+    import tracemalloc
+
+    (face,) = make_faces(painting.shape[:2], [(0, 0, 3000, 3000)], size=256)
+    assert face.box == (0, 0, 1200, 900)
+    assert face.crop_box[2] - face.crop_box[0] == 2400  # crop_scale 2 x the picture's longer side
+    (wide,) = make_faces(painting.shape[:2], [(-5000, 100, 5000, 300)], size=256)
+    assert wide.box == (0, 100, 1200, 300)  # only the side longer than the picture is cut
+    tracemalloc.start()
+    crop = crop_faces(painting, make_faces(painting.shape[:2], [(-1e9, -1e9, 1e9, 1e9)], size=256))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert crop.shape == (1, 256, 256, 3)
+    assert peak < 150 * 2**20, f"{peak / 2**20:.0f} MiB"
+    with pytest.raises(InputError, match=r"crop_scale 50 is out of range; use above 0 to 4"):
+        make_faces(painting.shape[:2], PAINTING_BOXES, crop_scale=50)
+
+
+def test_a_driving_window_far_larger_than_the_frames_is_cut_to_them():
+    from fom_pipeline.pipeline import CroppedFrames
+    from fom_pipeline.streams import FrameArray
+
+    frames = FrameArray(np.random.default_rng(0).random((3, 90, 120, 3), dtype=np.float32), fps=25)
+    cropped = CroppedFrames(frames, (-100000, 10, 100000, 80), 64)
+    assert cropped.window == (0, 10, 120, 80)
+    assert next(cropped.chunks(3)).shape == (3, 64, 64, 3)
+    with pytest.raises(InputError, match=r"driving window \(200, 0, 300, 50\) lies outside the 120x90 frames"):
+        CroppedFrames(frames, (200, 0, 300, 50), 64)

@@ -112,9 +112,13 @@ def _broken_files(tmp, saved, tiny_checkpoint) -> dict:
     motion("newer.safetensors", good, version="7")
     motion("no_fps.safetensors", good, fps="fast")
     motion("zero_fps.safetensors", good, fps="0")
+    motion("fast_fps.safetensors", good, fps="1e9")
+    motion("huge_fps.safetensors", good, fps="1e300")
     motion("no_value.safetensors", {"jacobian": good["jacobian"]})
     motion("bad_jacobian.safetensors", {"value": good["value"], "jacobian": torch.zeros(3, 10, 2, 2)})
     motion("nan.safetensors", {"value": torch.full((4, 10, 2), float("nan"))})
+    motion("far.safetensors", {"value": torch.full((4, 10, 2), 1e30)})
+    motion("steep.safetensors", {"value": good["value"], "jacobian": torch.full((4, 10, 2, 2), -5e4)})
     return files
 
 
@@ -127,10 +131,14 @@ EXPECTED = {
     "weights": "is a .safetensors file but not a motion file (model weights?)",
     "newer.safetensors": "is format version 7, newer than this pack reads (1); update the pack",
     "no_fps.safetensors": "is damaged (unreadable version or fps)",
-    "zero_fps.safetensors": "is damaged (frame rate '0')",
+    "zero_fps.safetensors": "is damaged (its frame rate must be above 0 and at most 240 frames per second, got 0)",
+    "fast_fps.safetensors": "is damaged (its frame rate must be above 0 and at most 240 frames per second, got 1e9)",
+    "huge_fps.safetensors": "is damaged (its frame rate must be above 0 and at most 240 frames per second, got 1e300)",
     "no_value.safetensors": "is damaged (no keypoints [frames, K, 2])",
     "bad_jacobian.safetensors": "is damaged (jacobians (3, 10, 2, 2) do not match keypoints (4, 10, 2))",
     "nan.safetensors": "is damaged (keypoints that are not finite numbers)",
+    "far.safetensors": "is damaged (keypoints as large as 1e+30; a model's lie within 2)",
+    "steep.safetensors": "is damaged (jacobians as large as 5e+04; a model's lie within 1000)",
 }
 
 

@@ -1,5 +1,5 @@
-"""The nodes' own helpers, without ComfyUI: image conversions, the face index parser, the error
-wording, and the preview drawing (numbered boxes, keypoint dots)."""
+"""The nodes' own helpers, without ComfyUI: image conversions, the error wording, and the preview
+drawing (numbered boxes, keypoint dots)."""
 
 from __future__ import annotations
 
@@ -23,23 +23,6 @@ def test_to_numpy_drops_alpha_and_to_image_clamps_onto_the_cpu():
     image = common.to_image(np.array([[[[-0.5, 0.25, 1.5]]]]))
     assert image.dtype == torch.float32 and image.device.type == "cpu"
     assert image.flatten().tolist() == [0.0, 0.25, 1.0]
-
-
-@pytest.mark.parametrize(("text", "expected"), [("1", [0]), ("1,3", [0, 2]), ("2-4", [1, 2, 3]),
-                                                ("5; 1", [4, 0]), (" 1 , , 2 ", [0, 1])])
-def test_face_indices_are_one_based_as_in_the_preview(text, expected):
-    assert common.parse_indices(text, 5) == expected
-
-
-@pytest.mark.parametrize(("text", "message"), [
-    ("", "no face indices given; write indices like 1,3 or 2-4"),
-    ("x", "face index 'x' is not a number"),
-    ("0", "face index 0 is out of range; there are 5 faces (numbered 1..5)"),
-    ("4-6", "face index 6 is out of range"),
-])
-def test_bad_face_indices_name_the_index_and_the_range(text, message):
-    with pytest.raises(common.FOMNodeError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        common.parse_indices(text, 5)
 
 
 def test_engine_errors_become_one_line_node_errors_in_the_nodes_words():

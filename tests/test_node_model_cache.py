@@ -65,3 +65,52 @@ def test_file_key_changes_when_the_file_is_replaced(cache_module, tmp_path):
     path.write_bytes(b"c" * 101)
     os.utime(path, ns=(2_000_000_000, 2_000_000_000))
     assert cache_module.file_key(path)[2] == 101
+
+
+def test_forgotten_values_are_told_and_peek_never_loads(cache_module):
+    """A value with release() (a ManagedModel: ComfyUI drops its entry) hears when the LRU evicts
+    it or release drops it; peek answers without loading."""
+    cache = cache_module.ModelCache(size=1)
+    released = []
+
+    def value(name):
+        return SimpleNamespace(name=name, device="cpu", release=lambda: released.append(name))
+
+    assert cache.peek("a") is None and not cache.items  # nothing loaded by asking
+    first = cache.get_or_load("a", lambda: value("a"))
+    assert cache.peek("a") is first and released == []
+    cache.get_or_load("b", lambda: value("b"))  # size 1: a is evicted
+    assert released == ["a"] and cache.peek("a") is None
+    assert cache.drop() == 1 and released == ["a", "b"]
+
+
+def test_a_model_follows_its_handles_only_where_the_host_cache_rules(cache_module):
+    """hold() counts handles; when the last is collected the model goes only if follows_holders()
+    says the host's output cache decides (ComfyUI 0.33's RAM-pressure cache), else it stays."""
+    import gc
+
+    cache = cache_module.ModelCache()
+    released = []
+
+    class Handle:
+        pass
+
+    def load():
+        return SimpleNamespace(device="cpu", release=lambda: released.append(1))
+
+    cache.get_or_load("a", load)
+    first, second = Handle(), Handle()
+    cache.hold("a", first)
+    cache.hold("a", second)
+    del first
+    gc.collect()
+    assert "a" in cache.items and cache.holders == {"a": 1}
+    del second
+    gc.collect()
+    assert "a" in cache.items and not released  # no host rule: the pack keeps it
+    cache.follows_holders = lambda: True
+    third = Handle()
+    cache.hold("a", third)
+    del third
+    gc.collect()
+    assert "a" not in cache.items and released == [1] and not cache.holders

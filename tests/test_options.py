@@ -18,7 +18,7 @@ from fom_pipeline.options import RATIO_RANGE, AnimationOptions, PasteOptions
 
 
 @pytest.mark.parametrize(("fields", "message"), [
-    ({"ratio": 1.5}, "ratio 1.5 is out of range; use 0.1 to 1.0 (the seed uses 0.4)"),
+    ({"ratio": 1.5}, "ratio 1.5 is out of range; use 0.1 to 1.0 (PaddleGAN's demo uses 0.4)"),
     ({"ratio": 0.05}, "ratio 0.05 is out of range; use 0.1 to 1.0"),
     ({"feather": -2.0}, "feather -2.0 must be 0 (hard edge) or more pixels"),
     ({"feather": float("nan")}, "feather nan must be 0"),

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 
 from ..errors import InputError
-from ..options import PasteOptions, check_ratio
+from ..options import PasteOptions, check_ratio, frame_rate_problem
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,12 +52,10 @@ def _seconds(value: float, text: str) -> float:
     return value
 
 
-MAX_FPS = 240.0  # a result frame rate above this is a typo, not a video
-
-
 def _frame_rate(value: float, text: str) -> float:
-    if not math.isfinite(value) or not 0 < value <= MAX_FPS:
-        raise InputError(f"must be above 0 and at most {MAX_FPS:g} frames per second, got {text}")
+    problem = frame_rate_problem(text)
+    if problem:
+        raise InputError(problem)
     return value
 
 

@@ -22,7 +22,7 @@ from .detect import (
     load_face_detector,
 )
 from .paste import paste_faces
-from .select import select_faces
+from .select import parse_face_numbers, select_faces
 
 __all__ = [
     "CROP_MODES",
@@ -42,6 +42,7 @@ __all__ = [
     "make_faces",
     "paddlegan_window",
     "parse_boxes",
+    "parse_face_numbers",
     "paste_faces",
     "select_faces",
     "square_window",

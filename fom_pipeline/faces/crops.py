@@ -30,6 +30,7 @@ from ..resize import resize_batch, resize_picture
 
 CROP_MODES = ("square", "paddlegan")
 DEFAULT_CROP_SCALE = 2.0
+MAX_CROP_SCALE = 4.0  # the window's side as a multiple of the face box's: 4 already holds the shoulders
 DEFAULT_DRIVING_SCALE = 1.8
 
 Box = tuple[float, float, float, float]
@@ -98,13 +99,28 @@ def check_box(box, image_hw: tuple[int, int], index: int = 0) -> Box:
             f"face box {index + 1} ({x1:g},{y1:g},{x2:g},{y2:g}) lies outside the {w}x{h} image; "
             "boxes are x1,y1,x2,y2 in image pixels"
         )
+    return fit_to_picture((x1, y1, x2, y2), (h, w))
+
+
+def fit_to_picture(box: Box, image_hw: tuple[int, int]) -> Box:
+    """``box`` with each side longer than the picture's cut to the picture (a face is never larger
+    than the photo it is in). A box that fits keeps its exact numbers, also when it runs past the
+    border; so a crop window, ``crop_scale`` times the box, stays within ``crop_scale`` times the
+    picture, and the memory a crop takes stops growing with whatever size a box claims."""
+    x1, y1, x2, y2 = box
+    h, w = image_hw
+    if x2 - x1 > w:
+        x1, x2 = max(x1, 0), min(x2, w)
+    if y2 - y1 > h:
+        y1, y2 = max(y1, 0), min(y2, h)
     return x1, y1, x2, y2
 
 
 def square_window(box: Box, crop_scale: float = DEFAULT_CROP_SCALE) -> tuple[int, int, int, int]:
     """Square window centred on ``box`` with side ``crop_scale * max(w, h)`` (may exceed the image)."""
-    if not crop_scale > 0:
-        raise InputError(f"crop_scale {crop_scale} must be above 0 (2.0 holds the whole head)")
+    if not 0 < crop_scale <= MAX_CROP_SCALE:
+        raise InputError(f"crop_scale {crop_scale} is out of range; use above 0 to {MAX_CROP_SCALE:g} "
+                         "(2.0 holds the whole head)")
     x1, y1, x2, y2 = box
     side = max(2, int(round(crop_scale * max(x2 - x1, y2 - y1))))
     left = int(round((x1 + x2) / 2 - side / 2))

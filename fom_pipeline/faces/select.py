@@ -59,3 +59,38 @@ def select_faces(
     else:
         unique.sort(key=lambda f: -(f[0][2] - f[0][0]) * (f[0][3] - f[0][1]))
     return unique
+
+
+def _face_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"face index {text!r} is not a number; write indices like 1,3 or 2-4") from None
+
+
+def parse_face_numbers(text: str, count: int) -> list[int]:
+    """"1,3,5-7" (1-based, as the preview numbers faces) -> 0-based indices into ``count`` faces.
+
+    Each number and each range's ends are checked against ``count`` before the range is expanded,
+    so ``1-20000000`` is refused at once instead of first becoming twenty million numbers; what is
+    returned is at most ``count`` numbers per comma-separated part.
+    """
+    out: list[int] = []
+    for part in str(text).replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part[1:] and not part.startswith("-"):
+            first_text, last_text = part.split("-", 1)
+            ends = (_face_number(first_text.strip()), _face_number(last_text.strip()))
+        else:
+            ends = (_face_number(part),) * 2
+        for number in ends:
+            if not 1 <= number <= count:
+                raise InputError(f"face index {number} is out of range; there are {count} faces (numbered 1..{count})")
+        if ends[1] < ends[0]:
+            raise InputError(f"face range {part!r} runs backwards; write it as {ends[1]}-{ends[0]}")
+        out.extend(range(ends[0] - 1, ends[1]))
+    if not out:
+        raise InputError("no face indices given; write indices like 1,3 or 2-4 (numbered as in the preview)")
+    return out

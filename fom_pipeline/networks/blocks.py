@@ -157,7 +157,8 @@ def antialias_kernel(scale: float, mobile: bool = False) -> torch.Tensor:
     else:
         sigma = (1 / scale - 1) / 2
         size = 2 * round(sigma * 4) + 1
-    coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    # Always on the CPU: a few numbers, also when networks are built on the meta device for their shapes.
+    coords = torch.arange(size, dtype=torch.float32, device="cpu") - (size - 1) / 2
     g = torch.exp(-(coords**2) / (2 * sigma**2))
     kernel = g.view(-1, 1) * g.view(1, -1)
     return kernel / kernel.sum()

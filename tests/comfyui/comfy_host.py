@@ -271,6 +271,16 @@ class ComfyServer:
         return root / file_info.get("subfolder", "") / file_info["filename"]
 
 
+def wait_for(predicate, timeout: float) -> bool:
+    """Poll ``predicate`` every half second until it holds or ``timeout`` seconds passed; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return predicate()
+
+
 def status_messages(entry: dict) -> list:
     """The (event, data) messages of a history entry (execution_error carries the node's error)."""
     return entry.get("status", {}).get("messages", [])

@@ -55,17 +55,22 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.comfyui)
 
 
-@pytest.fixture(scope="session")
-def comfy_server(tmp_path_factory, comfy_host) -> ComfyServer:
-    """Start the host's ComfyUI (CPU) once for the session; its log goes to test-artifacts/."""
-    base = tmp_path_factory.mktemp(f"comfy_base_{comfy_host.name}")
+def start_server(base: Path, host: Host, label: str = "server") -> ComfyServer:
+    """Start ``host``'s ComfyUI (CPU) on ``base``; its log goes to test-artifacts/."""
     # One log per host and test session: tests count its lines, so two sessions must not share it.
     suffix = "" if os.environ.get("CI") else f"-{os.getpid()}"
-    log = ARTIFACTS / f"comfyui-server-{comfy_host.name}{suffix}.log"
-    server = ComfyServer(base_dir=base, port=free_port(), log_path=log, host=comfy_host)
+    log = ARTIFACTS / f"comfyui-{label}-{host.name}{suffix}.log"
+    server = ComfyServer(base_dir=base, port=free_port(), log_path=log, host=host)
     t0 = time.monotonic()
     server.start()
-    print(f"ComfyUI {comfy_host.name} up on {server.url} after {time.monotonic() - t0:.1f}s (log {log})")
+    print(f"ComfyUI {host.name} up on {server.url} after {time.monotonic() - t0:.1f}s (log {log})")
+    return server
+
+
+@pytest.fixture(scope="session")
+def comfy_server(tmp_path_factory, comfy_host) -> ComfyServer:
+    """Start the host's ComfyUI (CPU) once for the session."""
+    server = start_server(tmp_path_factory.mktemp(f"comfy_base_{comfy_host.name}"), comfy_host)
     yield server
     server.stop()
 
@@ -74,8 +79,31 @@ def comfy_server(tmp_path_factory, comfy_host) -> ComfyServer:
 def comfy_env(comfy_server) -> ComfyServer:
     """The server with everything the saved workflows name: a generated FOMM checkpoint, generated
     S3FD weights, the photos and short driving clips (cut from ../shared/media) in its input/."""
-    base = comfy_server.base_dir
+    stock_inputs(comfy_server.base_dir)
+    return comfy_server
+
+
+@pytest.fixture(scope="module")
+def probed_env(tmp_path_factory, comfy_host) -> ComfyServer:
+    """A server of its own (one module's tests) with comfy_env's inputs and the test-only extension
+    loaded_models_probe.py in its custom_nodes/: GET /fom_test/loaded_models shows ComfyUI's
+    ``current_loaded_models``. The shared server never carries it."""
+    base = tmp_path_factory.mktemp(f"comfy_probed_{comfy_host.name}")
+    probe = base / "custom_nodes" / "fom_test_probe"
+    probe.mkdir(parents=True)
+    shutil.copy(Path(__file__).with_name("loaded_models_probe.py"), probe / "__init__.py")
+    stock_inputs(base)
+    server = start_server(base, comfy_host, "probed")
+    yield server
+    server.stop()
+
+
+def stock_inputs(base: Path) -> None:
+    """What the saved workflows name, under a server's base folder: a generated FOMM checkpoint,
+    generated S3FD weights and restorer, the photos and short driving clips (cut from ../shared/media)."""
     ckpt = base / "models" / "fom" / assets.CHECKPOINT
+    for sub in ("models/fom", "models/face_detection", "models/upscale_models", "input"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
     if not ckpt.exists():
         assets.write_fomm_checkpoint(ckpt)
     sfd = base / "models" / "face_detection" / assets.SFD_WEIGHTS
@@ -100,7 +128,6 @@ def comfy_env(comfy_server) -> ComfyServer:
         if not (inp / name).exists():
             src = media / spec.pop("src")
             assets.make_clip(src, inp / name, **spec)
-    return comfy_server
 
 
 @pytest.fixture(scope="session")
