@@ -77,6 +77,17 @@ def measure(args: list[str]) -> dict:
     }
 
 
+def print_flatness(rows: list, limit: float) -> None:
+    """The change of peak memory from the first to the last (length, measure()) row, against ``limit``%."""
+    if len(rows) < 2:
+        return
+    (n0, a), (n1, b) = rows[0], rows[-1]
+    for key, label in (("python_peak_mib", "python"), ("tree_peak_mib", "process tree")):
+        change = (b[key] - a[key]) / a[key] * 100
+        print(f"{label}: {n1} vs {n0} frames: {change:+.1f}% peak memory "
+              f"({'within' if abs(change) <= limit else 'OUTSIDE'} {limit:g}%)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, nargs="+", default=[300, 1759], help="driving frames per run")
@@ -104,12 +115,7 @@ def main() -> None:
             print(f"{n:5d} frames: python peak {result['python_peak_mib']:7.1f} MiB, process tree peak "
                   f"{result['tree_peak_mib']:7.1f} MiB, {result['seconds']:6.1f} s  | {result['summary']}",
                   flush=True)
-        if len(rows) >= 2:
-            (n0, a), (n1, b) = rows[0], rows[-1]
-            for key, label in (("python_peak_mib", "python"), ("tree_peak_mib", "process tree")):
-                change = (b[key] - a[key]) / a[key] * 100
-                print(f"{label}: {n1} vs {n0} frames: {change:+.1f}% peak memory "
-                      f"({'within' if abs(change) <= 20 else 'OUTSIDE'} 20%)")
+        print_flatness(rows, 20)
 
 
 if __name__ == "__main__":

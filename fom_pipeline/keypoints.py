@@ -87,16 +87,22 @@ def normalize_keypoints(
     relative: bool = True,
     relative_jacobian: bool | None = None,
     adapt_scale: bool = True,
+    scale: float | None = None,
 ) -> Keypoints:
     """Driving keypoints as the source should follow them (the reference's ``normalize_kp``).
 
     relative: move the source keypoints by the driver's displacement from ``initial``;
     relative_jacobian (defaults to ``relative``): apply the driver's jacobian change to the source's;
-    adapt_scale: scale the displacement by the hull-area ratio of source and initial keypoints.
+    adapt_scale: scale the displacement by the hull-area ratio of source and initial keypoints
+    (``scale``: that ratio already worked out, e.g. once for a face that moves through a video).
+    ``source`` is one frame, or one per driving frame (a source video's frames).
     """
     if relative_jacobian is None:
         relative_jacobian = relative
-    scale = movement_scale(source, initial) if adapt_scale else 1.0
+    if not adapt_scale:
+        scale = 1.0
+    elif scale is None:
+        scale = movement_scale(source, initial)
     value, jacobian = driving.value, driving.jacobian
     if relative:
         value = (driving.value - initial.value) * scale + source.value
@@ -161,6 +167,16 @@ def _smooth_series(series: torch.Tensor, offsets: np.ndarray, weights: np.ndarra
         column = as_tensor(weights[:, j : j + 1])
         out += column * flat[(index + int(offset)).clamp_(0, count - 1)]  # cut-off taps weigh 0
     return out.reshape(series.shape).to(series.dtype)
+
+
+def smooth_array(series: np.ndarray, frames: float) -> np.ndarray:
+    """Any per-frame values [T, ...] smoothed over ``frames`` as keypoints are (zero phase, line fit
+    at the ends; see :func:`smoothing_weights`): a face's crop window path through a video, say."""
+    series = np.asarray(series, dtype=np.float64)
+    if not frames or len(series) < 2:
+        return series
+    offsets, weights = smoothing_weights(len(series), frames)
+    return as_numpy(_smooth_series(as_tensor(series), offsets, weights), np.float64)
 
 
 def smooth_keypoints(keypoints: Keypoints, frames: float) -> Keypoints:

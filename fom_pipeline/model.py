@@ -147,6 +147,28 @@ class FOMModel:
                 progress(min(start + batch_size, total), total)
             yield frames
 
+    @torch.inference_mode()
+    def animate_frames(self, sources, driving_keypoints: Keypoints, initial: Keypoints, relative: bool = True,
+                       relative_jacobian: bool | None = None, scale: float = 1.0) -> torch.Tensor:
+        """Frames of a moving source (a face cut from each frame of a video): source frame i driven by
+        driving keypoints i, float [B, H, W, 3] -> float32 [B, S, S, 3].
+
+        Each source frame is encoded on its own; with ``relative`` its own keypoints move by the
+        driver's change since ``initial`` times ``scale`` (adapt_scale's ratio, worked out once per
+        face by the caller, so it does not change from frame to frame).
+        """
+        sources = as_rgb_tensor(sources, "source frames")
+        if len(driving_keypoints) != sources.shape[0]:
+            raise InputError(f"{sources.shape[0]} source frames but {len(driving_keypoints)} driving keypoint sets; "
+                             "give one of each per frame")
+        x = self._to_network(sources)
+        kp_source = self._kp(x)
+        kp = normalize_keypoints(kp_source, driving_keypoints.to(self.device), initial.to(self.device), relative,
+                                 relative_jacobian, adapt_scale=True, scale=float(scale))
+        prepared = self.inference.generator.prepare_source(x, kp_source.as_dict(), self.dtype)
+        frames = self.inference.generator.generate(prepared, kp.as_dict())["prediction"]
+        return frames.permute(0, 2, 3, 1).float().cpu()
+
     def _reference_index(self, reference_frame, kp_source: Keypoints, driving: Keypoints) -> int:
         if isinstance(reference_frame, str):
             if reference_frame == "best":

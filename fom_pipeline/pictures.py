@@ -37,8 +37,17 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """The source photo as uint8 RGB [H,W,3] (grey made RGB, alpha dropped, 16-bit scaled)."""
     import cv2
 
-    image = decode_picture(path, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH, "source image", "check the path",
-                           "use a PNG or JPEG")
+    try:
+        image = decode_picture(path, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH, "source image", "check the path",
+                               "use a PNG or JPEG")
+    except InputError:
+        from .video import looks_like_video
+
+        if os.path.isfile(path) and looks_like_video(path):
+            raise InputError(f"source image {os.fspath(path)} is a video, not a picture",
+                             python="animate its faces with fom_pipeline.video_source",
+                             cli="give it with --source_video", node="load it with Load Video") from None
+        raise
     if image.dtype == np.uint16:
         image = (image.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
     elif image.dtype != np.uint8:

@@ -32,12 +32,13 @@ from .arrays import as_numpy, as_tensor
 from .errors import InputError
 from .faces import crop_driving_frames, detect_faces_batch, driving_window, paste_faces
 from .faces.crops import DEFAULT_DRIVING_SCALE, FaceRecord, cap_window
-from .faces.paste import as_mask, mask_covers
+from .faces.paste import as_mask, mask_covers, paste_tracked
 from .faces.select import SCORE_THRESHOLD
+from .faces.track import FaceTracks
 from .images import as_rgb_float, check_layout
 from .keypoints import Keypoints, detector_fingerprint, smooth_keypoints
 from .options import AnimationOptions, PasteOptions
-from .streams import AudioTrack, FrameSource, as_float, as_uint8, clip_name, fit_frames, regroup
+from .streams import AudioTrack, FrameSource, as_float, as_uint8, clip_name, fit_frames, rate_picks, regroup
 
 log = logging.getLogger("fom_pipeline")
 Progress = Callable[[int, int], None]
@@ -47,7 +48,7 @@ WINDOW_MAX_SAMPLES = 300
 DETECT_BATCH = 4
 
 
-def _model(model):
+def model_of(model):
     return model() if callable(model) and not hasattr(model, "extract_keypoints") else model
 
 
@@ -134,11 +135,24 @@ class DrivingKeypoints:
         return DrivingKeypoints(smooth_keypoints(self.keypoints, frames), self.fps, self.audio, self.name,
                                 self.detector)
 
+    def at_rate(self, fps: float) -> DrivingKeypoints:
+        """The same motion at ``fps`` frames a second, as long in seconds: output frame k takes the
+        driving frame on screen in the middle of its interval (frames repeated or skipped, as
+        :class:`~fom_pipeline.streams.Retimed` re-times frames). This object when the rate is the same."""
+        if not fps or fps <= 0 or abs(float(fps) - self.fps) < 1e-9:
+            return self
+        picks = rate_picks(len(self), self.fps, float(fps))
+        if not len(picks):
+            picks = np.zeros(1, np.int64)
+        keypoints = Keypoints(self.keypoints.value[picks], None if self.keypoints.jacobian is None else
+                              self.keypoints.jacobian[picks])
+        return DrivingKeypoints(keypoints, fps, self.audio, self.name, self.detector)
+
 
 def driving_keypoints(model, source: FrameSource, batch_size: int = 32,
                       progress: Progress | None = None) -> DrivingKeypoints:
     """Keypoints of every frame of ``source``, read and computed a chunk at a time."""
-    model = _model(model)
+    model = model_of(model)
     parts = []
     done = 0
     total = source.frame_count
@@ -183,7 +197,7 @@ class FaceAnimation:
         self.options = options
         self.batch_size = max(1, int(batch_size))
         self.fps, self.audio = driving.fps, driving.audio
-        self.size = int(size or _model(model).image_size)  # side of the frames it makes
+        self.size = int(size or model_of(model).image_size)  # side of the frames it makes
 
     @property
     def faces(self) -> int:
@@ -195,7 +209,7 @@ class FaceAnimation:
 
     def batches(self, faces: Sequence[int] | None = None) -> Iterator[np.ndarray]:
         """float32 [n,b,S,S,3] batches of the faces numbered in ``faces`` (0-based; default all)."""
-        model = _model(self.model)
+        model = model_of(self.model)
         picked = self.crops if faces is None else self.crops[list(faces)]
         streams = [model.animate_batches(as_tensor(crop), self.driving.keypoints, batch_size=self.batch_size,
                                          **self.options.as_kwargs())
@@ -272,23 +286,29 @@ class AnimatedFace(FrameSource):
 class PastedFrames(FrameSource):
     """Animated faces pasted into a photo [H,W,3] or into the frames of another source.
 
+    ``faces``: the face records of a photo, or :class:`~fom_pipeline.faces.track.FaceTracks` of a
+    source video (``base`` is then that video, or an earlier paste onto it: each face goes onto its
+    own frame, and where a face is not seen the frame is left as it is).
     ``options``: how the faces are pasted (:class:`~fom_pipeline.options.PasteOptions`); or give its
     fields as keywords (``ratio=0.5``).
     ``quantize``: cast the animated faces to 8 bits (truncating) before pasting, as PaddleGAN's demo did.
     ``mask``: a picture-sized map [H,W] that replaces the circle of the faces it covers
-    (:mod:`fom_pipeline.faces.paste`); ``covered`` lists them (0-based).
+    (:mod:`fom_pipeline.faces.paste`), or one per frame [T,H,W] for tracked faces; ``covered`` lists
+    the faces it covers (0-based; in the first frame for tracked faces).
     ``restore``: a :class:`~fom_pipeline.restore.FaceRestorer` applied to each batch of animated
     crops before they are pasted.
     The result's frame rate comes from the base source when there is one, else the animation; its
-    audio from the base source when it has audio, else the animation.
+    audio from the base source when it has audio, else the animation (tracked faces: the animation's,
+    which chose the source's or the driver's).
     """
 
-    def __init__(self, base, faces: Sequence[FaceRecord], animation, options: PasteOptions | None = None, *,
+    def __init__(self, base, faces: Sequence[FaceRecord] | FaceTracks, animation, options: PasteOptions | None = None, *,
                  quantize: bool = False, mask=None, restore=None, **fields):
         if options is not None and fields:
             raise TypeError("give PastedFrames either options or its fields, not both")
         self.options = options or PasteOptions(**fields)  # a bad value fails here, before any network runs
-        self.faces = list(faces)
+        self.tracks = faces if isinstance(faces, FaceTracks) else None
+        self.faces = faces.first_records() if self.tracks is not None else list(faces)
         if len(self.faces) != animation.faces:
             raise InputError(f"{animation.faces} animated faces but {len(self.faces)} face records; connect the "
                              "same faces that went into the motion transfer")
@@ -299,9 +319,12 @@ class PastedFrames(FrameSource):
         self.animation = animation
         self.base = base
         self.quantize = quantize
+        if self.tracks is not None and not isinstance(base, FrameSource):
+            raise InputError("these faces were tracked through a video: paste them onto that video (or an earlier "
+                             "paste onto it), not onto a picture")
         if isinstance(base, FrameSource):
             self.width, self.height, self.fps = base.width, base.height, base.fps
-            self.audio = base.audio or animation.audio
+            self.audio = animation.audio if self.tracks is not None else base.audio or animation.audio
             self.frame_count = min(base.frame_count, animation.frame_count) if base.frame_count else \
                 animation.frame_count
             self.photo = None
@@ -319,17 +342,28 @@ class PastedFrames(FrameSource):
         self.covered: list[int] = []
         self.mask = None
         if mask is not None:
-            mask = as_mask(mask, (self.height, self.width))
-            self.covered = [i for i, face in enumerate(self.faces) if mask_covers(face, mask)]
+            self.mask = self._checked_mask(mask)
+            first = self.mask[0] if self.mask.ndim == 3 else self.mask
+            self.covered = [i for i, face in enumerate(self.faces) if mask_covers(face, first)]
             if not self.covered:
                 log.warning("the paste mask covers none of the %d faces (it must be on in the middle of a face's "
                             "box); every face keeps its circle", len(self.faces))
-            self.mask = mask
+
+    def _checked_mask(self, mask) -> np.ndarray:
+        """[H,W], or [T,H,W] (one per frame, tracked faces only) as float in [0, 1]."""
+        array = as_numpy(mask)
+        if self.tracks is not None and array.ndim == 3 and len(array) > 1 and array.shape[-1] != 1:
+            if len(array) < self.frame_count:
+                raise InputError(f"the mask batch has {len(array)} masks for {self.frame_count} frames; give one "
+                                 "mask, or one per frame of the source video")
+            return np.stack([as_mask(m, (self.height, self.width)) for m in array[: self.frame_count]])
+        return as_mask(array, (self.height, self.width))
 
     def chunks(self, size: int = 16) -> Iterator[np.ndarray]:
         batches = self.animation.batches()
         if self.photo is None:
             base_chunks = regroup(self.base.chunks(self.animation.batch_size), self.animation.batch_size)
+        done = 0
         for animated in batches:
             if self.quantize:
                 animated = np.floor(np.clip(animated, 0.0, 1.0) * 255.0) / 255.0
@@ -340,6 +374,11 @@ class PastedFrames(FrameSource):
                 if base is None:
                     return
                 animated = animated[:, : len(base)]
+                if self.tracks is not None:  # frame by frame: no float copy of a whole batch of frames
+                    yield paste_tracked(base[: animated.shape[1]], self.tracks, done, animated, mask=self.mask,
+                                        **self.options.as_kwargs())
+                    done += animated.shape[1]
+                    continue
                 frames = as_float(base[: animated.shape[1]])
             yield as_uint8(paste_faces(frames, self.faces, animated, mask=self.mask, **self.options.as_kwargs()))
 

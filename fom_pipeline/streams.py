@@ -190,6 +190,14 @@ def retime(source: FrameSource, fps: float | None) -> FrameSource:
     return Retimed(source, fps)
 
 
+def rate_picks(count: int, fps: float, to_fps: float) -> np.ndarray:
+    """Which of ``count`` frames at ``fps`` each frame at ``to_fps`` shows (as long in seconds): the
+    frame on screen in the middle of its interval."""
+    out = int(round(count * to_fps / fps))
+    middles = (np.arange(out) + 0.5) * (fps / to_fps)
+    return np.minimum(np.floor(middles).astype(np.int64), max(0, count - 1))
+
+
 class Retimed(FrameSource):
     """Another (constant-rate) source at ``fps``: frame k is the source frame on screen in the middle
     of output frame k's interval, as :meth:`fom_pipeline.video.Timeline.pick` chooses for files."""
@@ -197,10 +205,8 @@ class Retimed(FrameSource):
     def __init__(self, source: FrameSource, fps: float):
         self.source, self.fps = source, float(fps)
         self.width, self.height, self.audio = source.width, source.height, source.audio
-        count = int(round(source.frame_count * self.fps / source.fps))
-        middles = (np.arange(count) + 0.5) * (source.fps / self.fps)
-        self.picks = np.minimum(np.floor(middles).astype(np.int64), max(0, source.frame_count - 1))
-        self.frame_count = count
+        self.picks = rate_picks(source.frame_count, source.fps, self.fps)
+        self.frame_count = len(self.picks)
 
     def chunks(self, size: int = 16) -> Iterator[np.ndarray]:
         yield from select_frames(self.source.chunks(size), self.picks, max(1, int(size)))

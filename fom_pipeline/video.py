@@ -179,10 +179,27 @@ def _open_reader(path: str, input_params: list[str], output_params: list[str]):
     return gen, meta
 
 
-def read_video_meta(path: str | os.PathLike) -> VideoMeta:
+STILL_CODECS = {"png", "mjpeg", "bmp", "tiff", "webp", "jpeg2000", "jpegls", "pam", "ppm", "pgm", "qoi", "gif"}
+
+
+def is_still_picture(meta: VideoMeta) -> bool:
+    """Whether what ffmpeg opened is one picture (a PNG, a JPEG, ...) rather than a video."""
+    codec = meta.codec.split()[0].strip(",").lower() if meta.codec.strip() else ""
+    return codec in STILL_CODECS and meta.frame_count <= 1
+
+
+def looks_like_video(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a video ffmpeg can read (for advice when a video is given as a picture)."""
+    try:
+        return not is_still_picture(read_video_meta(path))
+    except FOMError:
+        return False
+
+
+def read_video_meta(path: str | os.PathLike, what: str = "driving video") -> VideoMeta:
     """Size, frame rate, duration, codecs and frame times of a video (see VideoMeta); raises
-    InputError for a missing or non-video file."""
-    path = check_input_file(path, "driving video")
+    InputError for a missing or non-video file (``what`` it is names it)."""
+    path = check_input_file(path, what)
     gen, meta = _open_reader(path, [], [])
     gen.close()
     width, height = (int(v) for v in meta["size"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 from comfy_api.v0_0_2 import io
 
 from fom_pipeline.faces.select import SCORE_THRESHOLD
@@ -47,20 +48,43 @@ def _faces_outputs() -> list:
     ]
 
 
-def _first_image(image) -> np.ndarray:
-    arr = to_numpy(image)
-    return arr[0] if arr.ndim == 4 else arr
+def _source_input() -> io.MultiType.Input:
+    return io.MultiType.Input(io.Image.Input("image", tooltip="The picture whose faces will be animated; or a "
+                                             "VIDEO (Load Video): the faces are found in its first frame and "
+                                             "followed through it, each keeping its number."),
+                              types=[io.Image, io.Video])
 
 
-def _face_set(node: str, image: np.ndarray, boxes, scores, crop_mode, crop_scale, size) -> io.NodeOutput:
+def _first_image(image, node: str) -> tuple[np.ndarray, object]:
+    """The picture the faces are found in, and the source video's stream when ``image`` is a VIDEO."""
+    if isinstance(image, torch.Tensor):
+        arr = to_numpy(image)
+        return (arr[0] if arr.ndim == 4 else arr), None
+    from fom_pipeline.streams import as_float
+    from fom_pipeline.video_source import first_frame
+
+    video = frame_source(image, node)
+    with engine_errors(node):
+        return as_float(first_frame(video)), video
+
+
+def _face_set(node: str, image: np.ndarray, boxes, scores, crop_mode, crop_scale, size, video=None,
+              detector=None, threshold: float = 0.5) -> io.NodeOutput:
     from fom_pipeline.faces import crop_faces, make_faces
 
+    tracks = None
     with engine_errors(node):
         records = make_faces(image.shape[:2], boxes, scores, crop_mode=crop_mode, crop_scale=crop_scale,
                              size=size or PREVIEW_CROP_SIZE)
         crops = to_image(crop_faces(image, records))
+        if video is not None:
+            from fom_pipeline.faces.track import track_faces
+
+            tracks = track_faces(video, boxes, detector=detector, threshold=threshold, crop_mode=crop_mode, crop_scale=crop_scale,
+                                 size=size or PREVIEW_CROP_SIZE, scores=scores,
+                                 progress=progress_callback(max(1, video.frame_count)))
     preview = to_image(draw_faces(image, records)[None])
-    return io.NodeOutput(FaceSet(records, crops, image, auto_size=not size), crops, preview)
+    return io.NodeOutput(FaceSet(records, crops, image, not size, video, tracks), crops, preview)
 
 
 class FOMDetectFaces(io.ComfyNode):
@@ -74,7 +98,7 @@ class FOMDetectFaces(io.ComfyNode):
                         "the model expects. The preview numbers the faces for FOM Select Faces.",
             inputs=[
                 FOMFaceDetectorType.Input("detector", tooltip="From FOM Load Face Detector."),
-                io.Image.Input("image", tooltip="The picture whose faces will be animated."),
+                _source_input(),
                 io.Float.Input("threshold", default=SCORE_THRESHOLD, min=0.0, max=1.0, step=0.01,
                                tooltip="Minimum detector score for a face."),
                 io.Int.Input("max_faces", default=0, min=0, max=256,
@@ -90,13 +114,14 @@ class FOMDetectFaces(io.ComfyNode):
     def execute(cls, detector, image, threshold, max_faces, order, crop_mode, crop_scale, size) -> io.NodeOutput:
         from fom_pipeline.faces import detect_faces
 
-        img = _first_image(image)
+        img, video = _first_image(image, "FOMDetectFaces")
         check_interrupt()
         with engine_errors("FOMDetectFaces"):
             found = detect_faces(detector.get(), img, threshold=threshold, max_faces=max_faces, order=order)
         boxes = [box for box, _ in found]
         scores = [score for _, score in found]
-        return _face_set("FOMDetectFaces", img, boxes, scores, crop_mode, crop_scale, size)
+        return _face_set("FOMDetectFaces", img, boxes, scores, crop_mode, crop_scale, size, video,
+                         detector.get() if video is not None else None, threshold)
 
 
 class FOMFacesFromBoxes(io.ComfyNode):
@@ -107,9 +132,10 @@ class FOMFacesFromBoxes(io.ComfyNode):
             display_name="FOM Faces From Boxes",
             category=CATEGORY,
             description="Faces from boxes typed by hand (no detector, no detector weights needed). Same syntax "
-                        "as the command line's --faces.",
+                        "as the command line's --faces. For a VIDEO the boxes are in its first frame; the faces "
+                        "are followed from there.",
             inputs=[
-                io.Image.Input("image", tooltip="The picture whose faces will be animated."),
+                _source_input(),
                 io.String.Input("boxes", default="0,0,256,256", multiline=False,
                                 tooltip="Face boxes in image pixels: x1,y1,x2,y2;x1,y1,x2,y2;..."),
                 *_crop_inputs(),
@@ -121,10 +147,10 @@ class FOMFacesFromBoxes(io.ComfyNode):
     def execute(cls, image, boxes, crop_mode, crop_scale, size) -> io.NodeOutput:
         from fom_pipeline.faces import parse_boxes
 
-        img = _first_image(image)
+        img, video = _first_image(image, "FOMFacesFromBoxes")
         with engine_errors("FOMFacesFromBoxes"):
             parsed = parse_boxes(boxes)
-        return _face_set("FOMFacesFromBoxes", img, parsed, None, crop_mode, crop_scale, size)
+        return _face_set("FOMFacesFromBoxes", img, parsed, None, crop_mode, crop_scale, size, video)
 
 
 class FOMSelectFaces(io.ComfyNode):
@@ -153,7 +179,7 @@ class FOMSelectFaces(io.ComfyNode):
 
         with engine_errors("FOMSelectFaces"):
             keep = parse_face_numbers(indices, len(faces))
-        picked = FaceSet([faces.records[i] for i in keep], faces.crops[keep], faces.image, faces.auto_size)
+        picked = faces.select(keep)
         return io.NodeOutput(picked, picked.crops)
 
 

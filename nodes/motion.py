@@ -79,7 +79,8 @@ class FOMTransferMotion(io.ComfyNode):
             inputs=[
                 FOMModelType.Input("model", tooltip="From FOM Load Model."),
                 io.MultiType.Input(FOMFacesType.Input("source", tooltip="The faces to animate (FOM Detect Faces, "
-                                                      "FOM Faces From Boxes, FOM Select Faces); or face crops as "
+                                                      "FOM Faces From Boxes, FOM Select Faces; faces of a VIDEO "
+                                                      "are animated from each of its frames); or face crops as "
                                                       "an IMAGE batch, e.g. a portrait that is already a crop."),
                                    types=[FOMFacesType, io.Image]),
                 FOMKeypointsType.Input("driving_keypoints", tooltip="From FOM Extract Keypoints."),
@@ -109,14 +110,19 @@ class FOMTransferMotion(io.ComfyNode):
         from fom_pipeline.pipeline import FaceAnimation
 
         size = int(model.info.get("image_size") or model.get().image_size)
-        crops = source.crops_for(size) if isinstance(source, FaceSet) else source
-        if len(crops) == 0:
-            raise FOMNodeError("FOMTransferMotion: no source faces")
         ref = {"first": 0, "best": "best"}.get(reference_frame, int(reference_index))
         jac = {"auto": None, "on": True, "off": False}[relative_jacobian]
         with engine_errors("FOMTransferMotion"):
             options = AnimationOptions(relative=relative, adapt_scale=adapt_scale, relative_jacobian=jac,
                                        reference_frame=ref)
+            if isinstance(source, FaceSet) and source.tracks is not None:  # faces of a video, frame by frame
+                from fom_pipeline.video_source import VideoFaceAnimation
+
+                return io.NodeOutput(VideoFaceAnimation(model.get, source.video, source.tracks, driving_keypoints,
+                                                        options, batch_size=batch_size, size=size))
+            crops = source.crops_for(size) if isinstance(source, FaceSet) else source
+            if len(crops) == 0:
+                raise FOMNodeError("FOMTransferMotion: no source faces")
             animation = FaceAnimation(model.get, crops, driving_keypoints, options, batch_size=batch_size, size=size)
         return io.NodeOutput(animation)
 

@@ -7,6 +7,7 @@ from comfy_api.v0_0_2 import io
 
 from fom_pipeline.arrays import as_numpy
 from fom_pipeline.options import DEFAULT_RATIO, RATIO_RANGE, PasteOptions
+from fom_pipeline.video_source import AUDIO_CHOICES, pick_audio
 
 from .common import CATEGORY, FOMNodeError, check_interrupt, engine_errors, to_numpy
 from .types import FaceSet, FOMAnimationType, FOMFacesType, Loaded
@@ -60,8 +61,9 @@ class FOMPasteFaces(io.ComfyNode):
                         "(Save Video), so any length fits in memory. Give its video to a second paste to add "
                         "another face group.",
             inputs=[
-                io.MultiType.Input(io.Image.Input("image", tooltip="The original picture, or an earlier paste: its "
-                                                  "video, or its frames as IMAGE (one per output frame)."),
+                io.MultiType.Input(io.Image.Input("image", tooltip="The original picture or source VIDEO, or an "
+                                                  "earlier paste: its video, or its frames as IMAGE (one per output "
+                                                  "frame)."),
                                    types=[io.Image, io.Video]),
                 FOMFacesType.Input("faces", tooltip="The faces that were animated, in the same order."),
                 FOMAnimationType.Input("animation", tooltip="From FOM Transfer Motion: brings the frames, the "
@@ -72,6 +74,9 @@ class FOMPasteFaces(io.ComfyNode):
                                tooltip="Soft edge width in pixels; 0 = hard edge, -1 = automatic (10% of radius)."),
                 io.Combo.Input("color_match", options=COLOR_MATCH, default="off",
                                tooltip="Match each pasted face's colours to the picture (per frame)."),
+                io.Combo.Input("audio", options=list(AUDIO_CHOICES), default="source", optional=True,
+                               tooltip="Faces of a source video: keep the source video's sound, take the driving "
+                                       "video's, or none. (A picture's result has the driving video's.)"),
                 io.Image.Input("edited_crops", optional=True,
                                tooltip="Optional: the animation's crops edited by other nodes (FOM Animation To "
                                        "Images -> e.g. a face restorer), N x T face-major; pasted instead of the "
@@ -80,7 +85,8 @@ class FOMPasteFaces(io.ComfyNode):
                               tooltip="Optional: where to paste, the size of the picture (painted in Load Image's "
                                       "mask editor, or from a segmentation node). Replaces the circle of every "
                                       "face it covers (on in the middle of the face's box), feathered like the "
-                                      "circle; other faces keep their circle."),
+                                      "circle; other faces keep their circle. For a source video: one mask for "
+                                      "every frame, or a batch with one mask per frame."),
                 io.UpscaleModel.Input("restore_model", optional=True,
                                       tooltip="Optional: a face restoration model from Load Upscale Model (GFPGAN, "
                                               "RestoreFormer, ...) run on each batch of animated faces while the "
@@ -94,7 +100,7 @@ class FOMPasteFaces(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, image, faces: FaceSet, animation, ratio, feather, color_match,
+    def execute(cls, image, faces: FaceSet, animation, ratio, feather, color_match, audio="source",
                 edited_crops=None, mask=None, restore_model=None) -> io.NodeOutput:
         from fom_pipeline.pipeline import FramesAnimation, PastedFrames
 
@@ -110,8 +116,11 @@ class FOMPasteFaces(io.ComfyNode):
                                    "faces are connected; connect the same faces that went into FOM Transfer Motion")
             options = PasteOptions(ratio=ratio, feather=None if feather < 0 else feather,
                                    color_match=False if color_match == "off" else color_match)
-            pasted = PastedFrames(base, faces.records, animation, options,
+            pasted = PastedFrames(base, faces.records if faces.tracks is None else faces.tracks, animation, options,
                                   mask=None if mask is None else as_numpy(mask),
                                   restore=None if restore_model is None else restorer(restore_model,
                                                                                       _running(animation)))
+            if faces.tracks is not None:  # onto the source video: its sound, the driver's or none
+                driving = getattr(animation, "driving", None)
+                pasted.audio = pick_audio(audio, faces.video.audio, driving.audio if driving else None)
         return io.NodeOutput(StreamedVideo(pasted, "FOMPasteFaces"))

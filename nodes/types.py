@@ -50,8 +50,16 @@ class FaceSet:
 
     records: list  # list[fom_pipeline.faces.FaceRecord]
     crops: torch.Tensor  # float32 [N, S, S, 3] in [0, 1], same order as records
-    image: np.ndarray | None = None  # the picture the faces are in, float32 [H, W, 3]
+    image: np.ndarray | None = None  # the picture the faces are in, float32 [H, W, 3] (a video's first frame)
     auto_size: bool = False  # crops follow the model: made again at its size when animated
+    video: object = None  # a source video's fom_pipeline.streams.FrameSource, when the faces are in one ...
+    tracks: object = None  # ... and where they are in each of its frames (fom_pipeline.faces.track.FaceTracks)
+
+    def select(self, keep: list[int]) -> FaceSet:
+        """Some of the faces (0-based), in the order given, with their crops and tracks."""
+        tracks = None if self.tracks is None else self.tracks.select(keep)
+        return FaceSet([self.records[i] for i in keep], self.crops[keep], self.image, self.auto_size, self.video,
+                       tracks)
 
     def crops_for(self, size: int) -> torch.Tensor:
         """The crops at ``size`` px: cut again from the picture when the size is automatic."""

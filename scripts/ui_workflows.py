@@ -61,6 +61,12 @@ LAYOUT = {
         "Motion": [[[10, 550]], [[12, 140], [16, 470]]],
         "Output": [[[14, 140], 17]],
     },
+    "faces_in_a_video": {  # top row: source video -> faces -> transfer -> paste; below: driving video -> keypoints
+        "Inputs": [[1, [2, 600]], [[5, 160], 4]],
+        "Faces": [[6], [[12, 200]]],
+        "Motion": [[[7, 600]], [8]],
+        "Output": [[9, 11]],
+    },
 }
 COLUMN_W = 320  # node width (wider if the editor needs more)
 GAP = 40  # between nodes in a column and between columns

@@ -42,3 +42,13 @@ def tiny_checkpoint(tmp_path_factory, tiny_model) -> Path:
     path = tmp_path_factory.mktemp("weights") / "fom-tiny.safetensors"
     tiny_model.save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tracking_checkpoint(tmp_path_factory) -> Path:
+    """The tracking model (fom_pipeline.testing.tracking_model) saved as .safetensors."""
+    from fom_pipeline.testing import tracking_model
+
+    path = tmp_path_factory.mktemp("tracking") / "tracking.safetensors"
+    tracking_model().save(path)
+    return path

@@ -73,11 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="fom-animate",
         formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=30, width=120),
-        description="Animate the faces of a photo with a driving video (First Order Motion Model). "
+        description="Animate the faces of a photo, or of every frame of a video, with a driving video (First "
+        "Order Motion Model). "
         "Also: `fom-animate convert IN OUT.safetensors` converts a checkpoint.",
     )
     demo = p.add_argument_group("the flags of PaddleGAN's demo (first-order-demo.py)")
-    demo.add_argument("--source_image", required=True, help="photo whose faces are animated")
+    demo.add_argument("--source_image", default=None, help="photo whose faces are animated (or give --source_video)")
     demo.add_argument("--driving_video", default=None,
                       help="video whose motion drives the faces (or give --driving_motion instead)")
     demo.add_argument("--output", default="output", help="output folder (default: output)")
@@ -105,12 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--mobile_net", action="store_true", help="use PaddleGAN's mobile model when downloading weights")
 
     ours = p.add_argument_group("our additions")
+    ours.add_argument("--source_video", default=None, metavar="FILE",
+                      help="a video whose faces are animated instead of a photo's: faces found in (or --faces given "
+                           "for) its first frame are followed through it, each output frame is made from its own "
+                           "source frame, and the result keeps the source's frame rate, timestamps and sound "
+                           "(see --audio); it ends with the shorter of the two clips")
     ours.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     ours.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                       help="network precision; auto: bf16 on CPUs with native bf16 (AVX-512 BF16 / AMX) and "
                            "GPUs that have it, else fp32 (fp16 on older GPUs) (default: auto)")
     ours.add_argument("--faces", default=None, metavar="BOXES",
-                      help='face boxes by hand "x1,y1,x2,y2;..." in source-image pixels (skips the detector)')
+                      help='face boxes by hand "x1,y1,x2,y2;..." in source-image pixels (skips the detector); '
+                           "with --source_video, in its first frame")
     ours.add_argument("--crop_mode", choices=("square", "paddlegan"), default="square",
                       help="square crops around each face (default) or the paddlegan window of PaddleGAN's demo")
     ours.add_argument("--feather", type=_feather, default=None,
@@ -124,15 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     ours.add_argument("--duration", type=_seconds_flag, default=None,
                       help="use this many seconds of the driving video")
     ours.add_argument("--fps", type=_fps_flag, default=None,
-                      help="frame rate of the result (default: the driving video's, as a player shows it); "
-                           "driving frames are taken at their real times, so variable-rate clips play in real time")
-    ours.add_argument("--no_audio", action="store_true", help="do not copy the driving video's audio track")
+                      help="frame rate of the result (default: the driving video's, as a player shows it; with "
+                           "--source_video the source's); frames are taken at their real times, so variable-rate "
+                           "clips play in real time")
+    ours.add_argument("--no_audio", action="store_true", help="no sound in the result (the same as --audio none)")
     ours.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     ours.add_argument("--warp_border", choices=("auto", "paddlegan", "plain"), default="auto",
                       help="how warping treats the crop border (default: auto, from the checkpoint)")
     ours.add_argument("--mask", default=None, metavar="FILE",
                       help="grayscale image the photo's size: white = animated face, black = photo (grey blends); "
-                           "replaces the circle of each face it covers, feathered like the circle")
+                           "replaces the circle of each face it covers, feathered like the circle (with "
+                           "--source_video: the video's size, used for every frame)")
     ours.add_argument("--restore_model", default=None, metavar="FILE",
                       help="face restoration model (GFPGAN, RestoreFormer, ...; .safetensors/.pth) run on every "
                            "animated face before pasting; needs `pip install spandrel`")
@@ -147,8 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "to FILE.safetensors; --driving_motion FILE gives the same animation again")
     motion.add_argument("--driving_motion", default=None, metavar="FILE",
                         help="drive the faces with a saved motion file instead of --driving_video (same model)")
-    motion.add_argument("--audio", default=None, metavar="FILE",
-                        help="audio track for the result (any file with sound); replaces the driving video's")
+    motion.add_argument("--audio", default=None, metavar="source|driving|none|FILE",
+                        help="the result's sound: source (the --source_video's, its default), driving (the driving "
+                             "video's, a photo's default), none, or FILE (any file with sound, from --start); "
+                             "write ./source for a file of that name")
     return p
 
 
@@ -156,15 +167,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """The animation command's flags, with the checks that involve more than one flag."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.source_image and not args.source_video:
+        parser.error("the following arguments are required: --source_image (or --source_video FILE)")
+    if args.source_image and args.source_video:
+        parser.error("give --source_image or --source_video, not both")
+    if args.audio == "source" and not args.source_video:
+        parser.error("--audio source takes the sound of --source_video; a photo has none (use driving, none or FILE)")
     if not args.driving_video and not args.driving_motion:
         parser.error("the following arguments are required: --driving_video (or --driving_motion FILE)")
     if args.driving_video and args.driving_motion:
         parser.error("give --driving_video or --driving_motion, not both")
     if args.driving_motion and args.crop_driving:
         parser.error("--crop_driving needs --driving_video (a motion file's keypoints are already of the face)")
-    if args.audio and args.no_audio:
+    if args.audio not in (None, "none") and args.no_audio:
         parser.error("--audio and --no_audio contradict each other; give one")
-    if args.fps and args.driving_motion:
+    if args.fps and args.driving_motion and not args.source_video:
         parser.error("--fps re-times --driving_video; a motion file keeps the rate it was saved with")
     return args
 

@@ -66,8 +66,9 @@ def _motion_clip(args: argparse.Namespace):
     return DrivingKeypoints(keypoints, motion.fps, None, motion.name, motion.detector)
 
 
-def _driving_video(args: argparse.Namespace):
-    """--driving_video as a stream, cut by --start / --duration / --max_frames and re-timed by --fps."""
+def _driving_video(args: argparse.Namespace, fps: float | None):
+    """--driving_video as a stream, cut by --start / --duration / --max_frames and read at ``fps`` (--fps,
+    or a source video's rate)."""
     from ..streams import VideoFile
     from ..video import read_video_meta
 
@@ -77,7 +78,19 @@ def _driving_video(args: argparse.Namespace):
                          f"({round(meta.duration, 2):g} s)")
     _frame_limit(args, meta.fps)  # checks --duration
     return VideoFile(meta.path, start=args.start, max_frames=args.max_frames, duration=args.duration,
-                     fps=args.fps, audio=not args.no_audio, meta=meta)
+                     fps=fps, audio=not args.no_audio, meta=meta)
+
+
+def sound_choice(args: argparse.Namespace) -> str:
+    """Where the result's sound comes from: "source" (a source video's, its default), "driving" (a
+    photo's default), "none", or "file" (--audio FILE)."""
+    if args.no_audio or args.audio == "none":
+        return "none"
+    if args.audio in ("source", "driving"):
+        return args.audio
+    if args.audio:
+        return "file"
+    return "source" if args.source_video else "driving"
 
 
 def _audio_track(args: argparse.Namespace):
@@ -85,7 +98,7 @@ def _audio_track(args: argparse.Namespace):
     from ..streams import AudioTrack
     from ..video import probe
 
-    if not args.audio:
+    if sound_choice(args) != "file":
         return None
     path = os.fspath(Path(args.audio).expanduser())
     if not os.path.isfile(path):
@@ -119,12 +132,14 @@ class Job:
     """One run, read from the flags with each check made once, before any network is loaded.
 
     ``driving`` is the driving video's stream, or None with ``motion`` (a --driving_motion file's
-    keypoints, already cut); ``boxes`` are the --faces boxes (None: detect them).
+    keypoints, already cut); ``boxes`` are the --faces boxes (None: detect them). ``source`` is the
+    --source_video stream (None for a photo), and then ``image`` is its first frame.
     """
 
     args: argparse.Namespace
     output: Path
     image: np.ndarray
+    source: VideoFile | None
     driving: VideoFile | None
     motion: DrivingKeypoints | None
     audio: AudioTrack | None
@@ -138,13 +153,20 @@ class Job:
     def from_args(cls, args: argparse.Namespace) -> Job:
         # Cheap checks first, so a typo fails in a second, not after loading networks.
         output = _output_path(args)
-        image = read_image(args.source_image)
+        source = None
+        if args.source_video:
+            from ..video_source import first_frame, open_source_video
+
+            source = open_source_video(args.source_video, fps=args.fps)
+            image = np.asarray(first_frame(source))
+        else:
+            image = read_image(args.source_image)
         driving = motion = None
         if args.driving_motion:
             motion = _motion_clip(args)
-            expected = len(motion)
+            expected = len(motion.at_rate(source.fps)) if source is not None else len(motion)
         else:
-            driving = _driving_video(args)
+            driving = _driving_video(args, source.fps if source is not None else args.fps)
             expected = driving.frame_count
         audio = _audio_track(args)
         if args.save_motion:
@@ -158,8 +180,8 @@ class Job:
             "best" if args.find_best_frame else 0
         animation = AnimationOptions(relative=args.relative, adapt_scale=args.adapt_scale, reference_frame=reference)
         paste = PasteOptions(ratio=args.ratio, feather=args.feather, color_match=args.color_match or False)
-        return cls(args, output, image, driving, motion, audio, boxes, mask, resolve_device(args.device, args.cpu),
-                   animation, paste)
+        return cls(args, output, image, source, driving, motion, audio, boxes, mask,
+                   resolve_device(args.device, args.cpu), animation, paste)
 
     def paste_for(self, faces: int) -> tuple[PasteOptions, bool]:
         """The paste options for ``faces`` animated faces, and whether to quantize them first (PaddleGAN's

@@ -101,13 +101,14 @@ def _pick_faces(job: Job, detector, bars: Bars) -> tuple[list, list | None]:
         return job.boxes, None
     # Every face scoring SCORE_THRESHOLD or more, left to right; without --multi_person the largest one
     # (what PaddleGAN's demo means; see faces.select_faces).
+    where = "first frame of the source video" if job.source is not None else "source image"
     with bars.bar("detect faces", 1, unit="image") as bar:
         try:
             found = F.detect_faces(detector, job.image.astype(np.float32) / 255.0, threshold=SCORE_THRESHOLD,
                                    max_faces=0 if multi else 1, order="left_to_right")
         except F.FaceNotFoundError:
             raise F.FaceNotFoundError(
-                f"no face found in the source image (detector score {SCORE_THRESHOLD:g} or more); give the faces by hand "
+                f"no face found in the {where} (detector score {SCORE_THRESHOLD:g} or more); give the faces by hand "
                 'with --faces "x1,y1,x2,y2;x1,y1,x2,y2" (pixels)'
             ) from None
         bar.update(1)
@@ -168,6 +169,27 @@ def _driving_motion(job: Job, model, detector, bars: Bars, read=None):
     return kp
 
 
+def _video_paste(job: Job, model, detector, boxes, scores, kp, bars: Bars, paste, quantize, restorer):
+    """Faces of a --source_video: tracked from its first frame (a pass that keeps a box per face and
+    frame), then each animated from its own source frame and pasted onto it."""
+    from .. import pipeline as P
+    from ..faces.track import track_faces
+    from ..video_source import VideoFaceAnimation
+    from .job import sound_choice
+
+    args = job.args
+    with bars.bar("track faces", job.source.frame_count) as bar:
+        tracks = track_faces(job.source, boxes, detector=detector, scores=scores, crop_mode=args.crop_mode,
+                             size=model.image_size, progress=_tqdm_progress(bar))
+    lost = int((~tracks.present).sum())
+    if lost:
+        bars.note(f"tracking: {lost} face-frame(s) where a face is out of view or after a cut are left as the source")
+    sound = sound_choice(args)
+    animation = VideoFaceAnimation(model, job.source, tracks, kp, job.animation, batch_size=args.batch_size,
+                                   audio="driving" if sound == "file" else sound)  # a FILE rides on the motion
+    return P.PastedFrames(job.source, tracks, animation, paste, mask=job.mask, restore=restorer, quantize=quantize)
+
+
 def run(args: argparse.Namespace) -> Summary:
     """Do the whole job for parsed arguments; raises FOMError subclasses for bad input."""
     bars = Bars(args.quiet)
@@ -208,15 +230,19 @@ def render(job: Job, model, detector, restorer, bars: Bars, started: float, read
     kp = _driving_motion(job, model, detector, bars, read)
 
     # Pass 2: every face in lockstep, batch by batch, pasted and encoded as it comes.
-    animation = P.FaceAnimation(model, crops, kp, job.animation, batch_size=args.batch_size)
     paste, quantize = job.paste_for(len(records))
-    pasted = P.PastedFrames(job.image, records, animation, paste, mask=job.mask, restore=restorer, quantize=quantize)
+    if job.source is None:
+        animation = P.FaceAnimation(model, crops, kp, job.animation, batch_size=args.batch_size)
+        pasted = P.PastedFrames(job.image, records, animation, paste, mask=job.mask, restore=restorer,
+                                quantize=quantize)
+    else:  # faces followed through the source video, each animated from its own frame
+        pasted = _video_paste(job, model, detector, boxes, scores, kp, bars, paste, quantize, restorer)
     if pasted.covered:
         bars.note(f"mask: face(s) {', '.join(str(i + 1) for i in pasted.covered)} pasted through the mask, "
                   "any other in its circle")
     bars.note(f"model: {model.image_size} px on {model.device}, precision {model.precision} "
               f"({model.precision_reason})")
-    with bars.bar("generate", len(kp)) as bar:
+    with bars.bar("generate", pasted.frame_count) as bar:
         writer = P.write_video(pasted, job.output, overwrite=args.overwrite, progress=_tqdm_progress(bar))
     return Summary(len(records), writer.frames_written, time.perf_counter() - started, job.output,
                    writer.audio_mode)

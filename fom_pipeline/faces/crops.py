@@ -209,6 +209,11 @@ def cut_window(image: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarr
     return np.pad(inside, widths, mode="edge")
 
 
+def crop_window(image: np.ndarray, window: tuple[int, int, int, int], size: int, mode: str = "square") -> np.ndarray:
+    """One window of ``image`` [H,W,3] (edge-padded past the border) resized to ``size`` x ``size``."""
+    return resize_picture(cut_window(image, window), int(size), int(size), mode)
+
+
 def crop_faces(image, faces: Sequence[FaceRecord]) -> np.ndarray:
     """Cut every face's window out of ``image`` [H,W,3] and resize it: float32 [N,S,S,3]."""
     image = as_rgb_float(image)
@@ -221,7 +226,7 @@ def crop_faces(image, faces: Sequence[FaceRecord]) -> np.ndarray:
                 f"face {i + 1} was found on a {face.image_size[1]}x{face.image_size[0]} image but this "
                 f"image is {image.shape[1]}x{image.shape[0]}; detect faces on this image"
             )
-        out.append(resize_picture(cut_window(image, face.crop_box), face.size, face.size, face.mode))
+        out.append(crop_window(image, face.crop_box, face.size, face.mode))
     return np.stack(out).astype(np.float32)
 
 

@@ -236,3 +236,29 @@ def _paste_one(out, face, anim_face, ratio, feather, space, shape, mask=None) ->
         patch = _match_colors(patch, target, alpha, space)
     a = alpha[None, :, :, None]
     out[:, ry1:ry2, rx1:rx2] = target + a * (patch - target)
+
+
+def paste_tracked(frames, tracks, first: int, animated, mask=None, **options) -> np.ndarray:
+    """Paste faces tracked through a video (:class:`~fom_pipeline.faces.track.FaceTracks`) onto their
+    own frames: ``frames`` [b,H,W,3] (uint8 or float) are frames ``first`` .. ``first + b`` of that
+    video, ``animated`` [N,b,S,S,3] its faces; returns uint8 [b,H,W,3]. Each face goes into its window
+    of that frame; a face not seen in a frame is not pasted there (the frame is left as it is).
+    ``mask``: one map [H,W] for every frame or one per frame [T,H,W] of the video; ``options``: as for
+    :func:`paste_faces`. Frames are converted one at a time (a batch of 1080p frames as float would
+    be hundreds of MB)."""
+    anim = as_numpy(animated)
+    if anim.ndim != 5 or anim.shape[0] != tracks.faces or anim.shape[1] != len(frames):
+        raise InputError(f"animated faces have shape {tuple(anim.shape)}; expected [N,b,S,S,3] with N = "
+                         f"{tracks.faces} faces and b = {len(frames)} frames")
+    out = np.empty((len(frames), *np.shape(frames)[1:3], 3), np.uint8)
+    for k in range(len(frames)):
+        t = first + k
+        seen = [i for i in range(tracks.faces) if tracks.present[t, i]]
+        frame = np.asarray(frames[k])
+        frame = as_rgb_float(frame.astype(np.float32) / np.float32(255.0) if frame.dtype == np.uint8 else frame)
+        if seen:
+            frame_mask = None if mask is None else (mask[t] if np.ndim(mask) == 3 else mask)
+            frame = paste_faces(frame[None], [tracks.record(t, i) for i in seen], anim[seen, k : k + 1],
+                                mask=frame_mask, **options)[0]
+        out[k] = np.clip(frame * 255.0 + 0.5, 0, 255)
+    return out

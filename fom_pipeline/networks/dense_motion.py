@@ -12,13 +12,19 @@ from .mobile import three_conv_head
 
 
 def sample_shared_input(image: torch.Tensor, grids: torch.Tensor, align_corners: bool) -> torch.Tensor:
-    """grid_sample one image [1, C, h, w] at N grids [N, H, W, 2] -> [N, C, H, W].
+    """grid_sample S images [S, C, h, w] at N grids [N, H, W, 2] -> [N, C, H, W], N a multiple of S.
 
-    The grids are stacked into one tall grid, so the image is never copied N times.
+    Grids come grouped by image (the first N / S sample image 0, ...); one image (S = 1) is sampled by
+    every grid, as for a photo source. Each image's grids are stacked into one tall grid, so no
+    image is ever copied N / S times.
     """
     n, gh, gw, _ = grids.shape
-    out = F.grid_sample(image, grids.reshape(1, n * gh, gw, 2), align_corners=align_corners)
-    return out.view(image.shape[1], n, gh, gw).transpose(0, 1)
+    s, c = image.shape[:2]
+    per = n // s
+    out = F.grid_sample(image, grids.reshape(s, per * gh, gw, 2), align_corners=align_corners)
+    if s == 1:
+        return out.view(c, n, gh, gw).transpose(0, 1)
+    return out.view(s, c, per, gh, gw).transpose(1, 2).reshape(n, c, gh, gw)
 
 
 class DenseMotionNetwork(nn.Module):
@@ -54,7 +60,8 @@ class DenseMotionNetwork(nn.Module):
             self.down = AntiAliasInterpolation2d(num_channels, scale_factor, mobile=mobile_net)
 
     def prepare_source(self, source_image: torch.Tensor, kp_source: dict) -> dict:
-        """Everything that depends on the source alone, computed once per source (batch 1, float32)."""
+        """Everything that depends on the source alone, computed once per source, float32: one source
+        (batch 1) for any number of driving frames, or one source per driving frame (a video's)."""
         small = self.down(source_image) if self.scale_factor != 1 else source_image
         h, w = small.shape[2:]
         return {

@@ -96,7 +96,8 @@ class OcclusionAwareGenerator(nn.Module):
         return out
 
     def prepare_source(self, source_image: torch.Tensor, kp_source: dict, dtype=torch.float32) -> dict:
-        """Encoder features and dense-motion inputs of one source image, reused for every frame."""
+        """Encoder features and dense-motion inputs of one source image, reused for every frame (or of
+        a batch of source frames, each driven by the driving keypoints at the same place in the batch)."""
         x = source_image.to(dtype)
         # kept float32 and NCHW: the warp samples it in float32 (exact grids, and CPU bf16 grid_sample
         # on channels-last input is unreliable); the result is cast to the network dtype afterwards
@@ -120,7 +121,7 @@ class OcclusionAwareGenerator(nn.Module):
         return deformation
 
     def warp_shared(self, image: torch.Tensor, deformation: torch.Tensor) -> torch.Tensor:
-        """Warp one image [1, C, h, w] with a batch of deformations [B, H, W, 2]."""
+        """Warp one image [1, C, h, w] with a batch of deformations [B, H, W, 2] (or B images, one each)."""
         deformation = self._resize_deformation(deformation, *image.shape[2:])
         return sample_shared_input(image, deformation.to(image.dtype), self.align_corners)
 

@@ -35,6 +35,19 @@ def write_fomm_checkpoint(path: Path, seed: int = 0, config: dict | None = None)
     write_model_pdparams(path, random_model(config, seed=seed, image_size=256))
 
 
+TRACKING_CHECKPOINT = "fom-tracking.safetensors"  # the motion tests' model (fom_pipeline.testing.tracking_model)
+
+
+def put_tracking_checkpoint(base: Path) -> str:
+    """The tracking model in the host's models/fom/ (written once); returns its name there."""
+    from fom_pipeline.testing import tracking_model
+
+    path = base / "models" / "fom" / TRACKING_CHECKPOINT
+    if not path.exists():
+        tracking_model().save(path)
+    return TRACKING_CHECKPOINT
+
+
 def write_restore_model(path: Path, seed: int = 0) -> None:
     """A small RestoreFormer (spandrel's face restorer architecture) with random weights (tests/restorers.py)."""
     from restorers import restoreformer_state, write_state

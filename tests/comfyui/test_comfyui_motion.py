@@ -8,6 +8,7 @@ moves exactly as the all-IMAGE twin of the same workflow.
 
 from __future__ import annotations
 
+import assets
 import cv2
 import numpy as np
 import pytest
@@ -25,9 +26,8 @@ from motion_scene import (
 from video_checks import read_frames
 from workflow_files import api, image_path_twin, with_inputs
 
-from fom_pipeline.testing import tracking_model, write_clip
+from fom_pipeline.testing import write_clip
 
-CHECKPOINT = "fom-tracking.safetensors"
 PHOTO = "fom_motion_group.png"
 DRIVERS = {"A": ("fom_motion_sideways.mp4", 0), "B": ("fom_motion_updown.mp4", 1)}
 FRAMES = 12
@@ -44,9 +44,7 @@ GROUPS = {"A": [0, 2, 4], "B": [1, 3]}
 def motion_env(comfy_env):
     """The host with the tracking checkpoint in models/fom/ and the photo and drivers in input/."""
     base = comfy_env.base_dir
-    ckpt = base / "models" / "fom" / CHECKPOINT
-    if not ckpt.exists():
-        tracking_model().save(ckpt)
+    assets.put_tracking_checkpoint(base)
     photo = base / "input" / PHOTO
     if not photo.exists():
         image = group_photo(900, 240, FACES)
@@ -59,7 +57,8 @@ def motion_env(comfy_env):
 
 def _prompt(prefix: str) -> dict:
     """The shipped workflow pointed at the generated inputs (its groups, pastes and settings kept)."""
-    prompt = with_inputs(api("faces_by_hand_two_drivers"), "FOMLoadModel", ckpt_name=CHECKPOINT, device="cpu")
+    prompt = with_inputs(api("faces_by_hand_two_drivers"), "FOMLoadModel", ckpt_name=assets.TRACKING_CHECKPOINT,
+                         device="cpu")
     prompt = with_inputs(prompt, "LoadImage", image=PHOTO)
     prompt = with_inputs(prompt, "FOMFacesFromBoxes", boxes=boxes_text(FACES))
     prompt["6"]["inputs"]["file"], prompt["8"]["inputs"]["file"] = DRIVERS["A"][0], DRIVERS["B"][0]

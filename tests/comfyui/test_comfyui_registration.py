@@ -11,7 +11,8 @@ PACK_NODES = ["FOMLoadModel", "FOMLoadFaceDetector", "FOMDetectFaces", "FOMFaces
 # Composition only (holds every frame): not in the streaming workflows, run by test_comfyui_streaming.py.
 # Motion files: run by test_comfyui_motion_files.py (save in one prompt, load in another).
 NOT_IN_WORKFLOWS = {"FOMAnimationToImages", "FOMSaveMotion", "FOMLoadMotion"}
-WORKFLOWS = ["multi_face_animation", "single_face", "faces_by_hand_two_drivers", "face_restoration"]
+WORKFLOWS = ["multi_face_animation", "single_face", "faces_by_hand_two_drivers", "face_restoration",
+             "faces_in_a_video"]
 
 # (node, input) -> (type, {expected option subset})
 DECLARED = {
@@ -21,7 +22,8 @@ DECLARED = {
     ("FOMLoadModel", "image_size"): ("INT", {"default": 0, "min": 0}),
     ("FOMLoadFaceDetector", "backend"): ("COMBO", {"default": "sfd"}),
     ("FOMDetectFaces", "detector"): ("FOM_FACE_DETECTOR", {}),
-    ("FOMDetectFaces", "image"): ("IMAGE", {}),
+    ("FOMDetectFaces", "image"): ("IMAGE,VIDEO", {}),
+    ("FOMFacesFromBoxes", "image"): ("IMAGE,VIDEO", {}),
     ("FOMDetectFaces", "threshold"): ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0}),
     ("FOMDetectFaces", "max_faces"): ("INT", {"default": 0, "min": 0}),
     ("FOMDetectFaces", "order"): ("COMBO", {"default": "left_to_right",
@@ -55,6 +57,7 @@ DECLARED = {
     ("FOMPasteFaces", "feather"): ("FLOAT", {"default": -1.0}),
     ("FOMPasteFaces", "color_match"): ("COMBO", {"default": "off", "options": ["off", "lab", "rgb"]}),
     ("FOMPasteFaces", "image"): ("IMAGE,VIDEO", {}),
+    ("FOMPasteFaces", "audio"): ("COMBO", {"default": "source", "options": ["source", "driving", "none"]}),
     ("FOMPasteFaces", "animation"): ("FOM_ANIMATION", {}),
     ("FOMPasteFaces", "edited_crops"): ("IMAGE", {}),
     ("FOMAnimationToVideo", "face"): ("INT", {"default": 1, "min": 1}),

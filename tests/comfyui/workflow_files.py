@@ -7,7 +7,8 @@ import json
 
 from comfy_host import REPO
 
-WORKFLOWS = ["multi_face_animation", "single_face", "faces_by_hand_two_drivers", "face_restoration"]
+WORKFLOWS = ["multi_face_animation", "single_face", "faces_by_hand_two_drivers", "face_restoration",
+             "faces_in_a_video"]
 
 # Inputs the run tests change for speed (never the shipped files): multi_face_animation animates every
 # face (max_faces 0) and the generated detector finds 16; five show the same path in a third of the time.
