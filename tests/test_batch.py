@@ -117,6 +117,13 @@ def test_jsonl_rows_cells_override_the_batch_flags(tmp_path):
                      str(tmp_path / "d.mp4"), "--output", str(tmp_path / "o"), "--filename", "x.mp4"]
     assert "--relative" not in second and second[second.index("--ratio") + 1] == "0.6"
     assert second[second.index("--color_match") + 1] == "rgb"
+    # a source video is a path like the photo; --audio's words stay words, a sound file is a path
+    jobs.write_text('{"source_video": "v.mp4", "driving_video": "d.mp4", "output": "x.mp4", "audio": "driving"}\n'
+                    '{"source_video": "v.mp4", "driving_video": "d.mp4", "output": "y.mp4", "audio": "voice.wav"}\n')
+    words, sound = (row_argv(row, {}, tmp_path) for row in read_rows(jobs))
+    assert words[words.index("--source_video") + 1] == str(tmp_path / "v.mp4")
+    assert words[words.index("--audio") + 1] == "driving"
+    assert sound[sound.index("--audio") + 1] == str(tmp_path / "voice.wav")
     jobs.write_text('{"source_image": "a.png", "driving_video": "d.mp4", "output": "x.mp4", "relative": "maybe"}\n')
     with pytest.raises(ValueError, match="column relative: expected true or false, got 'maybe'"):
         row_argv(read_rows(jobs)[0], {}, tmp_path)

@@ -99,6 +99,23 @@ def test_each_face_follows_the_driver_on_its_own_source_frame(work, weights, cli
     print(f"--source_video: worst tracking error {worst:.2f} px")
 
 
+def test_a_batch_row_animates_a_source_video(work, weights, clips):
+    """`batch` takes a source_video column (relative to the jobs file, as a photo) and --audio's words."""
+    jobs = work / "video_jobs.csv"
+    jobs.write_text(f'source_video,driving_video,output,faces,audio\npan.mp4,sway.mp4,batch/pan.mp4,"{BOXES}",none\n')
+    result = run_cli("batch", jobs, "--multi_person", "--relative", "--weight_path", weights, "--cpu", "--quiet",
+                     "--batch_size", 4)
+    assert result.returncode == 0, result.stderr
+    out = _frames(work / "batch" / "pan.mp4")
+    clip, path = clips["pan"], sway(FRAMES, 0)
+    assert out.shape == (FRAMES, 320, 640, 3)
+    for i in range(3):
+        expected = np.stack([clip.expected(t, i, path) for t in range(FRAMES)])
+        measured = np.array([mark_near(out[t], clip.source_mark(t, i)) for t in range(FRAMES)], float)
+        assert tracking_error(measured, expected).max() < TOLERANCE_PX, f"face {i + 1}"
+    assert probe(work / "batch" / "pan.mp4")["audio"] is None
+
+
 def test_a_face_leaving_the_frame_and_a_cut_leave_those_frames_as_the_source(work, weights, clips):
     result = _run(work, weights, work / "leave.mp4", work / "sway.mp4", "leave_out.mp4")
     assert result.returncode == 0, result.stderr

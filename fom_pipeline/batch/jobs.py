@@ -24,8 +24,9 @@ from ..cli.main import one_line
 from ..cli.run import resolve_weights
 from ..errors import FOMError, InputError
 
-PATH_COLUMNS = ("source_image", "driving_video", "driving_motion", "output", "mask", "audio", "weight_path",
-                "save_motion", "restore_model")
+PATH_COLUMNS = ("source_image", "source_video", "driving_video", "driving_motion", "output", "mask", "audio",
+                "weight_path", "save_motion", "restore_model")
+AUDIO_WORDS = ("source", "driving", "none")  # --audio's choices that are not a file
 TRUE_WORDS = ("1", "true", "yes", "y", "on")
 FALSE_WORDS = ("0", "false", "no", "n", "off", "")
 NOT_COLUMNS = ("help", "quiet", "overwrite")  # the batch's own choices, not a job's
@@ -132,9 +133,16 @@ def defaults_from_flags(argv: list[str]) -> dict[str, object]:
     by_dest = {action.dest: name for name, action in _options().items()}
     found = {by_dest[dest]: value for dest, value in given.items() if dest in by_dest and value != plain[dest]}
     for column in PATH_COLUMNS:  # absolute: workers elsewhere do not share this folder as theirs
-        if isinstance(found.get(column), str):
+        if _is_path(column, found.get(column)):
             found[column] = os.path.abspath(os.path.expanduser(found[column]))
     return found
+
+
+def _is_path(column: str, value) -> bool:
+    """Whether ``value`` in ``column`` names a file (``audio`` may be a word: source, driving, none)."""
+    if column not in PATH_COLUMNS or not isinstance(value, str):
+        return False
+    return not (column == "audio" and value in AUDIO_WORDS)
 
 
 def _cell_text(value) -> str | None:
@@ -164,7 +172,7 @@ def row_argv(row: Row, defaults: dict[str, object], base: Path) -> list[str]:
         text = _cell_text(cell)
         if text is None:
             continue
-        if column in PATH_COLUMNS:
+        if _is_path(column, text):
             text = os.fspath(base / Path(text).expanduser())
         values[column] = text
     output = values.get("output")
