@@ -116,10 +116,9 @@ def test_read_only_folder_motion_file_and_convert(monkeypatch, capsys, base, tin
 
 
 def test_every_output_choice_is_checked_before_anything_loads(capsys, media_dir, tmp_path):
-    """--filename result.txt is refused in the first second: the weights named do not even exist."""
+    """--filename result.txt is refused before anything loads: the weights named do not even exist."""
     args = ["--source_image", media_dir / "fom_source_image.png", "--driving_video", media_dir / "fom_dv.mp4",
             "--weight_path", tmp_path / "never-read.pth", *FACE, "--output", tmp_path / "out"]
-    started = time.perf_counter()
     rc, lines = _run(capsys, *args, "--filename", "result.txt")
     assert rc == 1 and lines == ["error: --filename 'result.txt' is not a video name this writes h264 into; "
                                  "end it in .mp4, .m4v, .mov, .mkv"]
@@ -127,7 +126,6 @@ def test_every_output_choice_is_checked_before_anything_loads(capsys, media_dir,
     assert rc == 1 and "is not a video name this writes h264 into" in lines[0]
     rc, lines = _run(capsys, *args, "--save_motion", tmp_path / "m.json")
     assert rc == 1 and "must end in .safetensors" in lines[0]
-    assert time.perf_counter() - started < 10
 
 
 def test_results_are_made_like_any_new_file(base, capsys, tiny_checkpoint, tmp_path):
