@@ -126,14 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="match each pasted face's colours to the photo (lab by default, or rgb)")
     ours.add_argument("--crop_driving", action="store_true",
                       help="crop the driving video to a fixed window around its face (for uncropped videos)")
-    ours.add_argument("--max_frames", type=positive_int, default=None, help="use at most N driving frames")
-    ours.add_argument("--start", type=_seconds_flag, default=0.0, help="skip this many seconds of the driving video")
-    ours.add_argument("--duration", type=_seconds_flag, default=None,
-                      help="use this many seconds of the driving video")
     ours.add_argument("--fps", type=_fps_flag, default=None,
                       help="frame rate of the result (default: the driving video's, as a player shows it; with "
                            "--source_video the source's); frames are taken at their real times, so variable-rate "
                            "clips play in real time")
+    ours.add_argument("--max_frames", type=positive_int, default=None, help="use at most N driving frames")
+    ours.add_argument("--start", type=_seconds_flag, default=0.0, help="skip this many seconds of the driving video")
+    ours.add_argument("--duration", type=_seconds_flag, default=None,
+                      help="use this many seconds of the driving video")
     ours.add_argument("--no_audio", action="store_true", help="no sound in the result (the same as --audio none)")
     ours.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     ours.add_argument("--warp_border", choices=("auto", "paddlegan", "plain"), default="auto",
