@@ -127,3 +127,18 @@ def test_jsonl_rows_cells_override_the_batch_flags(tmp_path):
     jobs.write_text('{"source_image": "a.png", "driving_video": "d.mp4", "output": "x.mp4", "relative": "maybe"}\n')
     with pytest.raises(ValueError, match="column relative: expected true or false, got 'maybe'"):
         row_argv(read_rows(jobs)[0], {}, tmp_path)
+
+
+def test_ray_missing_is_one_line_that_says_how_to_install_it(scene, tmp_path):
+    """--ray where Ray is not installed (an optional extra): one line naming the install, no job run."""
+    hidden = tmp_path / "no_ray"
+    hidden.mkdir()
+    (hidden / "ray.py").write_text('raise ImportError("No module named \'ray\'")\n')  # shadows an installed Ray
+    before = (scene["folder"] / "jobs.results.jsonl").read_text()
+    res = run_batch(scene, "--ray", "--overwrite",
+                    env={"PYTHONPATH": os.pathsep.join(filter(None, [str(hidden), os.environ.get("PYTHONPATH")]))})
+    assert res.returncode in (1, 2), res.stderr
+    assert res.stderr.strip().splitlines()[-1] == ("error: --ray needs Ray: pip install 'fom-multiface[ray]' "
+                                                   "(or pip install 'ray>=2.60,<3')")
+    assert "Traceback" not in res.stderr
+    assert (scene["folder"] / "jobs.results.jsonl").read_text() == before  # no job ran

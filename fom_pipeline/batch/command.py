@@ -83,6 +83,10 @@ def run_batch(opts: argparse.Namespace, animate_flags: list[str]) -> int:
     jobs_path = Path(opts.jobs).expanduser()
     defaults = defaults_from_flags(animate_flags)
     rows = read_rows(jobs_path)
+    if opts.ray:  # before the results file is begun: a missing extra leaves the last run's results as they were
+        from .on_ray import require_ray
+
+        require_ray()
     checked = check_jobs(rows, defaults, jobs_path.resolve().parent, opts.overwrite)
     results = Results(results_path(jobs_path, opts.results), len(checked), opts.quiet)
     try:

@@ -40,13 +40,19 @@ class Task:
     attempts: int = 0
 
 
-def _connect(opts: argparse.Namespace):
-    if not os.environ.get("RAY_ADDRESS"):  # a Ray for this run only: Ray's one-machine mode, loopback addresses
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+def require_ray():
+    """The ``ray`` module, or the one line that says how to install it (an optional extra)."""
     try:
         import ray
     except ImportError:
         raise InputError("--ray needs Ray: pip install 'fom-multiface[ray]' (or pip install 'ray>=2.60,<3')") from None
+    return ray
+
+
+def _connect(opts: argparse.Namespace):
+    if not os.environ.get("RAY_ADDRESS"):  # a Ray for this run only: Ray's one-machine mode, loopback addresses
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    ray = require_ray()
     package = Path(__file__).resolve().parent.parent
     runtime_env = {"py_modules": [os.fspath(package)], "excludes": ["__pycache__"]}  # this code, on every node
     if os.environ.get("RAY_ADDRESS"):
