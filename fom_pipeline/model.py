@@ -133,7 +133,7 @@ class FOMModel:
         with torch.inference_mode():
             x = self._to_network(source)
             kp_source = self._kp(x)
-            initial_index = self._reference_index(reference_frame, kp_source, driving_keypoints)
+            initial_index = self.reference_index(reference_frame, kp_source, driving_keypoints)
             driving = driving_keypoints.to(self.device)
             initial = driving[initial_index]
             prepared = self.inference.generator.prepare_source(x, kp_source.as_dict(), self.dtype)
@@ -169,7 +169,9 @@ class FOMModel:
         frames = self.inference.generator.generate(prepared, kp.as_dict())["prediction"]
         return frames.permute(0, 2, 3, 1).float().cpu()
 
-    def _reference_index(self, reference_frame, kp_source: Keypoints, driving: Keypoints) -> int:
+    def reference_index(self, reference_frame, kp_source: Keypoints | None, driving: Keypoints) -> int:
+        """The driving frame motion is measured from: an index, "first", or "best" (the frame whose pose
+        is closest to ``kp_source``'s, which only "best" needs)."""
         if isinstance(reference_frame, str):
             if reference_frame == "best":
                 return find_best_frame(kp_source, driving)

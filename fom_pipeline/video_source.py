@@ -30,7 +30,7 @@ import numpy as np
 from .errors import InputError
 from .faces.crops import crop_window
 from .faces.track import FaceTracks
-from .keypoints import Keypoints, find_best_frame, movement_scale
+from .keypoints import Keypoints, movement_scale
 from .options import AnimationOptions
 from .pipeline import DrivingKeypoints, model_of
 from .streams import FrameSource, as_float, regroup
@@ -131,8 +131,7 @@ class VideoFaceAnimation:
         kp_driving = self.driving.keypoints
         ref = self.options.reference_frame
         source_kp = model.extract_keypoints(crop[None]) if ref == "best" or self.options.adapt_scale else None
-        index = find_best_frame(source_kp, kp_driving) if ref == "best" else int(ref)
-        initial = kp_driving[index]
+        initial = kp_driving[model.reference_index(ref, source_kp, kp_driving)]
         scale = movement_scale(source_kp, initial) if self.options.adapt_scale else 1.0
         return _FaceReference(initial, scale)
 

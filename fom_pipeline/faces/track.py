@@ -34,7 +34,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..keypoints import smooth_array
-from .crops import DEFAULT_CROP_SCALE, FaceRecord, check_box, make_faces, paddlegan_window, square_window
+from .boxes import box_iou
+from .crops import DEFAULT_CROP_SCALE, FaceRecord, make_faces, paddlegan_window, square_window
 from .select import SCORE_THRESHOLD
 
 TRACK_SIDE = 640  # the grey copy tracking runs on is at most this wide or tall
@@ -224,15 +225,6 @@ def _scaled(box, factor: float):
     return tuple(float(v) * factor for v in box)
 
 
-def _iou(a, b) -> float:
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - iw * ih
-    return float(iw * ih / union) if union > 0 else 0.0
-
-
 # ---------------------------------------------------------------------------------------------------
 # one face
 
@@ -319,8 +311,8 @@ class _Tracker:
         for face in self.faces:
             if face.lost or not detections:
                 continue
-            best = max(detections, key=lambda d: _iou(d, face.box))
-            if _iou(best, face.box) < 0.3:
+            best = max(detections, key=lambda d: box_iou(d, face.box))
+            if box_iou(best, face.box) < 0.3:
                 continue
             side = max(best[2] - best[0], best[3] - best[1])
             if face.detector_ratio is None:
@@ -332,7 +324,7 @@ class _Tracker:
             face.box = (cx - half_w * grow, cy - half_h * grow, cx + half_w * grow, cy + half_h * grow)
 
     def _taken(self, box) -> bool:
-        return any(not f.lost and _iou(f.box, box) > 0.3 for f in self.faces)
+        return any(not f.lost and box_iou(f.box, box) > 0.3 for f in self.faces)
 
     def _find_again(self, face: _Face, grey: np.ndarray, detections: list | None) -> None:
         w, h = face.box[2] - face.box[0], face.box[3] - face.box[1]
@@ -389,8 +381,8 @@ def track_faces(source, boxes: Sequence, *, detector=None, detect_every: int | N
     ``steady``: frames the windows are smoothed over (0: the tracked boxes' windows as they are).
     """
     hw = (int(source.height), int(source.width))
-    make_faces(hw, boxes, scores, crop_mode=crop_mode, crop_scale=crop_scale, size=size)  # checks them all
-    boxes = [check_box(box, hw, i) for i, box in enumerate(boxes)]
+    boxes = [face.box for face in make_faces(hw, boxes, scores, crop_mode=crop_mode, crop_scale=crop_scale,
+                                             size=size)]  # each checked and fitted to the frame
     scale = min(1.0, TRACK_SIDE / max(hw))
     every = detect_every or max(1, int(round((source.fps or 25.0) / 2)))
     tracked: list[list] = []
